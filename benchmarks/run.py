@@ -7,6 +7,7 @@ Steps: make the tier's datasets if they are missing (cached), then for every dat
 line of the suite (`benchmarks/suite.py`) run all seeds as one compiled program, and write
     results/<tier>/runs/<task>/<kind>/<label>/   the sweep's files for that experiment
     results/<tier>/runs.csv, curves.csv          every run and every evaluation, together
+    results/<tier>/act.csv                        PEX's offline-action share per online interval
     results/<tier>/table.md                       the result table (mean ± std over seeds)
     results/<tier>/<task>-<kind>.png              learning curves per dataset
     results/<tier>/meta.json                      tier, provenance, timings
@@ -26,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import tyro
 
+from benchmarks.act_share import act_rows, share_table
 from benchmarks.suite import IQL_CONFIG, SUITES, MethodSpec, Suite
 from jaxo2o.config import ConfigError, EnvConfig, RunConfig
 from jaxo2o.core.runner import enable_compilation_cache
@@ -121,12 +123,19 @@ def offline_table(rows: list[dict], dataset_scores: dict[tuple[str, str], float]
     return "\n".join(lines) + "\n"
 
 
+def _comparable(experiment: dict) -> dict:
+    """An experiment's settings without those that cannot change its numbers (the progress bar)."""
+    run = {k: v for k, v in experiment.get("run", {}).items() if k != "progress"}
+    return experiment | {"run": run}
+
+
 def _done(folder: Path, exp: Experiment) -> bool:
+    """Whether `folder` holds the finished results of exactly this experiment."""
     meta = folder / "meta.json"
     if not (folder / "runs.csv").exists() or not meta.exists():
         return False
-    recorded = json.loads(meta.read_text()).get("experiment")
-    return recorded == json.loads(json.dumps(dataclasses.asdict(exp)))
+    recorded = json.loads(meta.read_text()).get("experiment") or {}
+    return _comparable(recorded) == _comparable(json.loads(json.dumps(dataclasses.asdict(exp))))
 
 
 def table(rows: list[dict], dataset_scores: dict[tuple[str, str], float]) -> str:
@@ -171,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
         ensure_datasets(args.tier, tasks=tuple(t.task for t in tasks), kinds=kinds)
     data_seconds = time.perf_counter() - t0
 
-    all_rows, all_curves, offline_rows, dataset_scores, timings = [], [], [], {}, []
+    all_rows, all_curves, all_act, offline_rows, dataset_scores, timings = [], [], [], [], {}, []
     for t in tasks:
         env = EnvConfig(task=t.task, backend=t.backend, episode_length=t.episode_length)
         for kind in dict.fromkeys(suite.offline_kinds + suite.kinds):
@@ -198,6 +207,9 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"== {t.task} {kind} {label}: {p.n_runs} runs", flush=True)
                     res = execute(p, desc=f"{t.task}/{kind}/{label}")
                     write_result(folder, res, f"{label} on {ds_id}")
+                    act = act_rows(res, {"task": t.task, "kind": kind, "label": label})
+                    if act:
+                        write_csv(folder / "act.csv", act)
                     timings.append(
                         {
                             "task": t.task,
@@ -221,6 +233,8 @@ def main(argv: list[str] | None = None) -> int:
                 extra = {"kind": kind, "label": label}
                 all_rows += [r | extra for r in runs]
                 all_curves += [c | extra for c in read_csv(folder / "curves.csv")]
+                if (folder / "act.csv").exists():
+                    all_act += read_csv(folder / "act.csv")
             curves = [c for c in all_curves if c["task"] == t.task and c["kind"] == kind]
             if kind not in suite.kinds or not curves:
                 continue
@@ -234,6 +248,8 @@ def main(argv: list[str] | None = None) -> int:
     write_csv(root / "runs.csv", all_rows)
     write_csv(root / "offline_runs.csv", offline_rows)
     write_csv(root / "curves.csv", all_curves)
+    if all_act:
+        write_csv(root / "act.csv", all_act)
     header = (
         f"# {args.tier} tier: offline-to-online results\n\n"
         f"Normalized scores (100 = the task's expert, 0 = random), mean ± std over "
@@ -251,6 +267,8 @@ def main(argv: list[str] | None = None) -> int:
         "inverse temperature 3, with the IQL-family reward scaling.\n\n"
     )
     text = header + table(all_rows, dataset_scores)
+    share = share_table(all_act, suite.online_steps, suite.online_eval_every, suite.warmup_steps)
+    text += f"\n## PEX: offline-action share\n\n{share}" if share else ""
     text += offline_header + offline_table(offline_rows, dataset_scores)
     atomic_write_text(root / "table.md", text)
     write_json(

@@ -39,7 +39,14 @@ METHODS: tuple[MethodSpec, ...] = (
         "iql-scratch", "iql", "scratch", IQL_HPARAMS, IQL_CONFIG, offline=False, warmup=True
     ),
     MethodSpec("awac-direct", "awac", "direct", layers=3, warmup=True),
-    MethodSpec("pex", "pex", "direct", IQL_HPARAMS, IQL_CONFIG, warmup=True),
+    MethodSpec(
+        "pex",
+        "pex",
+        "direct",
+        (*IQL_HPARAMS, "selection_inverse_temperature=10.0"),
+        IQL_CONFIG,
+        warmup=True,
+    ),
     MethodSpec("sac-scratch", "sac", "scratch", offline=False, warmup=True, warmup_random=True),
 )
 

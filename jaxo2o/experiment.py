@@ -342,6 +342,22 @@ def normalize(returns: np.ndarray, ref: tuple[float, float] | None) -> np.ndarra
     return 100.0 * (np.asarray(returns, np.float64) - lo) / (hi - lo)
 
 
+def _interval_metrics(m: dict, run: int, n_evals: int) -> dict[str, list[float]]:
+    """Run `run`'s scalar training metrics (losses, Q means, AWR weights, ...), one value per
+    evaluation: the mean over the interval that ends at it. The online phase's first evaluation,
+    taken before any update, gets NaN."""
+    out = {}
+    for key, value in m.items():
+        if key in ("eval_returns", "eval_lengths", "states") or key.startswith("act/"):
+            continue
+        v = np.asarray(value[run], np.float64)
+        if v.ndim != 1:
+            continue
+        pad = n_evals - v.shape[0]  # 1 online (the evaluation at the switch), 0 offline
+        out[key] = [float("nan")] * pad + [float(x) for x in v]
+    return out
+
+
 def summarize(p: Plan, batch: BatchResult) -> tuple[list[dict], list[dict]]:
     """Per-run summary rows and per-evaluation curve rows (scores normalized when possible)."""
     exp, run = p.experiment, p.experiment.run
@@ -361,9 +377,13 @@ def summarize(p: Plan, batch: BatchResult) -> tuple[list[dict], list[dict]]:
                 continue
             ret = np.asarray(m["eval_returns"][i], np.float64)  # (n_evals, episodes)
             score = normalize(ret.mean(-1), p.ref_scores)
-            for s, sc, rt in zip(steps[phase], score, ret.mean(-1), strict=True):
+            train = _interval_metrics(m, i, len(score))
+            for j, (s, sc, rt) in enumerate(zip(steps[phase], score, ret.mean(-1), strict=True)):
                 curves.append(
-                    dict(base) | r | {"phase": phase, "step": s, "score": sc, "return": rt}
+                    dict(base)
+                    | r
+                    | {"phase": phase, "step": s, "score": sc, "return": rt}
+                    | {k: v[j] for k, v in train.items()}
                 )
             if phase == "offline":
                 row["offline_final"] = float(score[-1])

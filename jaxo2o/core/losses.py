@@ -35,6 +35,14 @@ def awr_weights(advantage: jax.Array, inverse_temperature: jax.Array) -> jax.Arr
     return jax.lax.stop_gradient(w)
 
 
+def weight_ess(weights: jax.Array) -> jax.Array:
+    """Effective sample size of a batch's weights as a share of the batch: (sum w)^2 / (n sum w^2).
+
+    1 when every weight is equal (behaviour cloning); 1/n when one sample carries all the weight.
+    """
+    return jnp.square(jnp.sum(weights)) / (weights.size * jnp.sum(jnp.square(weights)))
+
+
 def awr_actor_loss(log_prob: jax.Array, weights: jax.Array) -> jax.Array:
     """Advantage-weighted regression: -mean(w * log pi(a|s))."""
     return -jnp.mean(weights * log_prob)

@@ -32,7 +32,13 @@ import optax
 
 from jaxo2o.config import ConfigError, validate_hparams
 from jaxo2o.core.distributions import gaussian_log_prob, gaussian_sample
-from jaxo2o.core.losses import awr_actor_loss, awr_weights, ensemble_mse, td_target
+from jaxo2o.core.losses import (
+    awr_actor_loss,
+    awr_weights,
+    ensemble_mse,
+    td_target,
+    weight_ess,
+)
 from jaxo2o.core.networks import CriticEnsemble, GaussianPolicy
 from jaxo2o.core.optim import NetState, net_init, net_step, polyak
 from jaxo2o.core.transitions import Transitions
@@ -94,6 +100,7 @@ def awac_actor_loss(
     return awr_actor_loss(log_prob, w), {
         "adv_mean": jnp.mean(advantage),
         "weight_mean": jnp.mean(w),
+        "weight_ess": weight_ess(w),
         "weight_max": jnp.max(w),
     }
 

@@ -46,6 +46,7 @@ from jaxo2o.core.losses import (
     ensemble_mse,
     expectile_loss,
     td_target,
+    weight_ess,
 )
 from jaxo2o.core.networks import CriticEnsemble, GaussianPolicy, ValueNet
 from jaxo2o.core.optim import NetState, net_init, net_step, polyak
@@ -138,6 +139,7 @@ def iql_actor_loss(
     return awr_actor_loss(log_prob, w), {
         "adv_mean": jnp.mean(advantage),
         "weight_mean": jnp.mean(w),
+        "weight_ess": weight_ess(w),
         "weight_max": jnp.max(w),
     }
 

@@ -1,0 +1,59 @@
+"""PEX's offline-action share: per run and online evaluation interval, the share of executed actions
+that came from the frozen offline policy (`act/offline_fraction`) and its mean selection
+probability (`act/offline_prob`). PEX claims the share falls as the online policy improves."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from jaxo2o.experiment import ExperimentResult
+
+
+def act_rows(res: ExperimentResult, base: dict) -> list[dict]:
+    """One row per run and online interval; empty for methods that report no selection."""
+    online = res.batch.metrics.get("online") or {}
+    if "act/offline_fraction" not in online:
+        return []
+    every = res.plan.experiment.run.online_eval_every
+    rows = []
+    for i, run in enumerate(res.plan.runs):
+        share = np.asarray(online["act/offline_fraction"][i])
+        prob = np.asarray(online["act/offline_prob"][i])
+        for j in range(share.shape[0]):
+            rows.append(
+                base
+                | run
+                | {
+                    "interval_end": (j + 1) * every,
+                    "offline_fraction": float(share[j]),
+                    "offline_prob": float(prob[j]),
+                }
+            )
+    return rows
+
+
+def share_table(act: list[dict], online_steps: int, every: int, warmup: int) -> str:
+    """Markdown: the share at a few points of the online phase and over all of it, per dataset
+    (mean ± std over seeds)."""
+    if not act:
+        return ""
+    n = online_steps // every
+    marks = sorted({0, n // 10, n // 4, n // 2, n - 1})
+    head = " | ".join(f"steps ≤{(m + 1) * every}" for m in marks)
+    lines = [
+        f"Share of executed actions taken from PEX's offline policy per online interval of {every}"
+        f" steps (mean ± std over seeds; the first {warmup} steps are warm-up, collected by the "
+        "composite policy before any update).",
+        "",
+        f"| task | dataset | {head} | whole online phase |",
+        "|---|---|" + "---|" * (len(marks) + 1),
+    ]
+    for task, kind in sorted({(a["task"], a["kind"]) for a in act}):
+        sel = [a for a in act if a["task"] == task and a["kind"] == kind]
+        seeds = sorted({a["seed"] for a in sel})
+        per = np.array([[a["offline_fraction"] for a in sel if a["seed"] == s] for s in seeds])
+        cells = [f"{per[:, m].mean():.2f} ± {per[:, m].std():.2f}" for m in marks]
+        whole = per.mean(axis=1)
+        cells.append(f"{whole.mean():.2f} ± {whole.std():.2f}")
+        lines.append(f"| {task} | {kind} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
