@@ -116,10 +116,14 @@ def test_summary_dip_and_final_from_known_metrics():
     p = plan(iql_experiment(seeds=1), point_dataset())
     # offline evals at steps 10, 20; online at 0, 10, 20 (the first tenth, steps <= 2: step 0)
     metrics = {
-        "offline": {"eval_returns": np.array([[[5.0, 15.0], [20.0, 20.0]]])},
+        "offline": {
+            "eval_returns": np.array([[[5.0, 15.0], [20.0, 20.0]]]),
+            "q_mean": np.array([[1.0, 2.0]]),  # a training metric, one mean per interval
+        },
         "online": {
             "eval_returns": np.array([[[10.0, 10.0], [0.0, 0.0], [40.0, 50.0]]]),
             "act/offline_fraction": np.array([[0.5, 0.25]]),
+            "q_mean": np.array([[3.0, 4.0]]),
         },
     }
     batch = BatchResult(metrics, None, 0.0, 0.0, 1, {})
@@ -137,6 +141,10 @@ def test_summary_dip_and_final_from_known_metrics():
         ("online", 10),
         ("online", 20),
     ]
+    # each evaluation carries the mean of the interval that ends at it; none before updating
+    q = [c["q_mean"] for c in curves]
+    assert q[:2] == [1.0, 2.0] and np.isnan(q[2]) and q[3:] == [3.0, 4.0]
+    assert "offline_fraction" not in curves[0] and "act/offline_fraction" not in curves[3]
 
 
 SWEEP_ARGS = [

@@ -70,10 +70,14 @@ def test_actor_weights_clip_at_100_and_dataset_actions_are_clipped():
     expected = -sum(wi * li for wi, li in zip(w, logp, strict=True)) / 3
     assert float(loss) == pytest.approx(expected, rel=1e-6)
     assert float(m["weight_max"]) == 100.0
+    # effective sample size share: (sum w)^2 / (n sum w^2)
+    ess = sum(w) ** 2 / (3 * sum(x * x for x in w))
+    assert float(m["weight_ess"]) == pytest.approx(ess, rel=1e-6)
     # inverse temperature 0 is behaviour cloning: every weight is 1
     loss_bc, m_bc = iql_actor_loss(params, log_prob_fn, None, act, adv, f32(0.0))
     assert float(loss_bc) == pytest.approx(-sum(logp) / 3, rel=1e-6)
     assert float(m_bc["weight_mean"]) == 1.0
+    assert float(m_bc["weight_ess"]) == pytest.approx(1.0, rel=1e-6)
     # per-sample inverse temperatures (FamO2O): beta = [0, 1, 2]
     loss_ps, _ = iql_actor_loss(params, log_prob_fn, None, act, adv, f32([0.0, 1.0, 2.0]))
     w_ps = [1.0, math.exp(0.5), math.exp(-2.0)]

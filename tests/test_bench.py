@@ -1,0 +1,63 @@
+"""`make bench`'s bookkeeping: which finished experiments it may reuse, and PEX's action-share
+table from hand-made rows."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+
+from benchmarks.act_share import share_table
+from benchmarks.run import _done, experiment_for
+from benchmarks.suite import SUITES
+from jaxo2o.config import EnvConfig
+
+
+def _bench_experiment(label: str, progress: bool = False):
+    suite = SUITES["smoke"]
+    spec = next(s for s in suite.methods if s.label == label)
+    exp = experiment_for(suite, spec, EnvConfig(task="point", episode_length=100), "ds/x-v0")
+    return dataclasses.replace(exp, run=dataclasses.replace(exp.run, progress=progress))
+
+
+def _finish(folder, exp) -> None:
+    folder.mkdir(parents=True)
+    (folder / "runs.csv").write_text("seed\n0\n")
+    meta = {"experiment": json.loads(json.dumps(dataclasses.asdict(exp)))}
+    (folder / "meta.json").write_text(json.dumps(meta))
+
+
+def test_finished_experiment_is_reused_whatever_its_progress_bar(tmp_path):
+    folder = tmp_path / "pex"
+    exp = _bench_experiment("pex", progress=True)
+    assert not _done(folder, exp)  # nothing there yet
+    _finish(folder, exp)
+    assert _done(folder, exp)
+    assert _done(folder, _bench_experiment("pex", progress=False))  # the bar changes no number
+    assert not _done(folder, dataclasses.replace(exp, seeds=exp.seeds + 1))
+    assert not _done(folder, _bench_experiment("iql-direct", progress=True))
+    (folder / "runs.csv").unlink()  # an interrupted experiment is run again
+    assert not _done(folder, exp)
+
+
+def test_pex_offline_action_share_table():
+    # 2 seeds x 10 intervals; seed 0 falls 1.0 -> 0.1, seed 1 stays at 0.5
+    rows = [
+        {"task": "t", "kind": "k", "seed": s, "offline_fraction": v}
+        for s, values in ((0, [1.0 - 0.1 * j for j in range(10)]), (1, [0.5] * 10))
+        for v in values
+    ]
+    text = share_table(rows, online_steps=1000, every=100, warmup=50)
+    header = next(line for line in text.splitlines() if line.startswith("| task"))
+    # marks at intervals 0, 1 (n/10), 2 (n/4), 5 (n/2), 9 (last)
+    assert "steps ≤100 | steps ≤200 | steps ≤300 | steps ≤600 | steps ≤1000 |" in header
+    (row,) = [line for line in text.splitlines() if line.startswith("| t | k |")]
+    cells = [c.strip() for c in row.strip("|").split("|")][2:]
+    # interval 0: mean(1.0, 0.5) = 0.75, std 0.25; last: mean(0.1, 0.5) = 0.3, std 0.2
+    assert cells[0] == "0.75 ± 0.25"
+    assert cells[4] == "0.30 ± 0.20"
+    # whole phase: seed 0 mean 0.55, seed 1 0.5 -> 0.525 ± 0.025 (rounds to 0.53 ± 0.03 or .52)
+    mean, std = (float(x) for x in cells[5].split(" ± "))
+    assert mean == pytest.approx(0.525, abs=0.006) and std == pytest.approx(0.025, abs=0.006)
+    assert share_table([], 1000, 100, 50) == ""
