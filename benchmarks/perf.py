@@ -47,6 +47,7 @@ class Mode:
     device_seeds: tuple[int, ...]
     compile_repeats: int
     fresh_run_cache: bool  # scaling runs compile cold (True) or use the project's cache
+    brax_compile_repeats: int = 0  # cold/warm compiles of the same run on a Brax task
 
 
 _POINT = (("point", "positional", 1, 2000), ("point", "positional", 256, 200))
@@ -73,6 +74,7 @@ FULL = Mode(
     device_seeds=(2, 8),
     compile_repeats=3,
     fresh_run_cache=True,
+    brax_compile_repeats=1,
 )
 QUICK = Mode(
     name="quick",
@@ -91,6 +93,10 @@ QUICK = Mode(
     compile_repeats=1,
     fresh_run_cache=False,
 )
+
+# the whole run on a Brax task, for its compile time: the quick tier's inverted_double_pendulum
+BRAX_RUN = {"task": "inverted_double_pendulum", "backend": "generalized", "episode_length": 1000}
+BRAX_RUN |= {"dataset_rows": 2000, "offline_steps": 500, "online_steps": 500}
 
 # the update benchmark's shapes: width and batch 256 (the networks' defaults), and the
 # observation/action sizes of a D4RL-style locomotion task (halfcheetah: 17 and 6)
@@ -198,6 +204,14 @@ def measure_run(mode: Mode) -> dict[str, Any]:
         f"whole-run compile: cold {c['cold']['compile_seconds']['median']:.1f} s, "
         f"warm {c['warm']['compile_seconds']['median']:.1f} s"
     )
+    if mode.brax_compile_repeats:
+        out["compile_brax"] = compile_cold_warm(BRAX_RUN, mode.brax_compile_repeats)
+        c = out["compile_brax"]
+        log(
+            f"whole-run compile on {BRAX_RUN['task']}: cold "
+            f"{c['cold']['compile_seconds']['median']:.1f} s, warm "
+            f"{c['warm']['compile_seconds']['median']:.1f} s"
+        )
     if mode.fresh_run_cache:
         folder = tempfile.mkdtemp(prefix="jaxo2o-perf-cache-")
     else:
@@ -299,6 +313,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in sections:
         log(f"section {name} ...")
         results[name] = steps[name](mode)
+        results["meta"].setdefault("load_average_sections", []).append(os.getloadavg()[0])
     if "run" in sections:
         results["paper_scale_memory"] = paper_scale_memory()
     results["meta"]["load_average_end"] = list(os.getloadavg())

@@ -72,12 +72,8 @@ def render(res: dict[str, Any]) -> str:
         f"{mi['memory_bytes'] / 2**30:.1f} GiB memory; no accelerator (XLA CPU backend).\n"
         f"- **Date:** {meta['created']}; **git revision:** `{meta['git_revision']}`; "
         f"jax {meta['packages'].get('jax')}, brax {meta['packages'].get('brax')}.\n"
-        f"- **Shared, noisy machine.** Other jobs ran at the same time: the load average was "
-        f"{meta['load_average_start'][0]:.1f} at the start and {meta['load_average_end'][0]:.1f} "
-        f"at the end, on {mi['cores']} cores. Absolute rates are depressed and the ranges are "
-        "wide; ratios measured back to back (the update-to-matmul ratio) are the most robust "
-        "figures. Re-run `make perf` on a quiet machine for reference numbers.\n"
-        f"- Wall time of the benchmark: {meta['wall_seconds'] / 60:.1f} min.\n",
+        + _load_line(meta, mi["cores"])
+        + f"- Wall time of the benchmark: {meta['wall_seconds'] / 60:.1f} min.\n",
     ]
     if "ceilings" in res:
         parts.append(_ceilings(res["ceilings"]))
@@ -248,7 +244,35 @@ def _envs(rows_in: list[dict[str, Any]]) -> str:
     )
 
 
+def machine_was_loaded(meta: dict[str, Any], cores: int) -> bool:
+    """Whether other jobs competed for the cores: the benchmark alone keeps at most `cores`
+    threads busy, so a 1-minute load average above that (plus slack) means someone else ran."""
+    loads = [meta["load_average_start"][0], meta["load_average_end"][0]]
+    loads += meta.get("load_average_sections", [])
+    return max(loads) > cores + 0.5
+
+
+def _load_line(meta: dict[str, Any], cores: int) -> str:
+    loads = [meta["load_average_start"][0], *meta.get("load_average_sections", [])]
+    loads.append(meta["load_average_end"][0])
+    seen = ", ".join(f"{x:.1f}" for x in loads)
+    if machine_was_loaded(meta, cores):
+        return (
+            f"- **Shared, noisy machine.** Other jobs ran at the same time: 1-minute load "
+            f"averages {seen} (start, after each section, end) on {cores} cores. Absolute rates "
+            "are depressed and the ranges are wide; ratios measured back to back (the "
+            "update-to-matmul ratio) are the most robust figures. Re-run `make perf` on a quiet "
+            "machine for reference numbers.\n"
+        )
+    return (
+        f"- **Quiet machine.** 1-minute load averages {seen} (start, after each section, end) "
+        f"on {cores} cores: no more than the benchmark's own threads.\n"
+    )
+
+
 def _run(run: dict[str, Any], paper: dict[str, Any] | None) -> str:
+    from benchmarks.perf import BRAX_RUN
+
     spec = run["spec"]
     sc = run["scaling"]
     c = run["compile"]
@@ -267,18 +291,29 @@ def _run(run: dict[str, Any], paper: dict[str, Any] | None) -> str:
         "(never cached); *XLA* is the compilation the cache saves.\n\n",
     ]
     rows = []
-    for name in ("cold", "warm"):
-        d = c[name]
-        rows.append(
-            [
-                name,
-                _sp(d["compile_seconds"]),
-                _sp(d["trace_seconds"]),
-                _sp(d["xla_compile_seconds"]),
-                ", ".join(str(h) for h in d["cache_hits"]),
-            ]
+    programs = [("point", c)]
+    if "compile_brax" in run:
+        programs.append((f"{BRAX_RUN['task']} ({BRAX_RUN['backend']})", run["compile_brax"]))
+    for task, comp in programs:
+        for name in ("cold", "warm"):
+            d = comp[name]
+            rows.append(
+                [
+                    task,
+                    name,
+                    _sp(d["compile_seconds"]),
+                    _sp(d["trace_seconds"]),
+                    _sp(d["xla_compile_seconds"]),
+                    ", ".join(str(h) for h in d["cache_hits"]),
+                ]
+            )
+    text.append(_table(["task", "cache", "total s", "trace s", "XLA s", "cache hits"], rows))
+    if "compile_brax" in run:
+        text.append(
+            f"\nThe same run on {BRAX_RUN['task']} (Brax, {BRAX_RUN['backend']} backend, "
+            f"episodes of {BRAX_RUN['episode_length']} steps, a {BRAX_RUN['dataset_rows']}-row "
+            "random-action dataset): the physics step dominates the compile.\n"
         )
-    text.append(_table(["cache", "total s", "trace s", "XLA s", "cache hits"], rows))
     text.append(
         "\n### Scaling over seeds (1 device) and sharding over 2 host devices\n\n"
         "Compile seconds are the first call's (a new program per seed count: cold, unless "
@@ -380,6 +415,8 @@ def _run(run: dict[str, Any], paper: dict[str, Any] | None) -> str:
 def _findings(res: dict[str, Any]) -> str:
     """What the numbers say, and what was changed because of them."""
     out = ["\n## Findings and changes\n\n"]
+    meta = res["meta"]
+    loaded = machine_was_loaded(meta, meta["machine_info"]["cores"])
     ups = res.get("updates", {})
     if ups:
         ratios = {
@@ -422,8 +459,15 @@ def _findings(res: dict[str, Any]) -> str:
         out.append(
             f"- **Update efficiency.** Paired with the 256 matmul, {verdict} (medians: "
             + ", ".join(f"{n} {r:.0%}" for n, r in ratios.items())
-            + "). On this loaded machine the pairs spread by tens of percent, so a method near "
-            "the line can fall on either side from run to run." + share + " About 90% of the "
+            + ")."
+            + (
+                " On this loaded machine the pairs spread by tens of percent, so a method near "
+                "the line can fall on either side from run to run."
+                if loaded
+                else ""
+            )
+            + share
+            + " About 90% of the "
             "useful FLOPs are 256x256x256 products; the rest are skinny products (first layers "
             "with 17-23 inputs, the 1-wide critic and value heads) that run far below the "
             "matmul rate. None of this is redundant work that a method could drop.\n"
@@ -446,6 +490,15 @@ def _findings(res: dict[str, Any]) -> str:
     if run:
         m = run["memory"]
         c = run["compile"]
+        brax = ""
+        if "compile_brax" in run:
+            cb = run["compile_brax"]
+            brax = (
+                " In this run the whole program on inverted_double_pendulum compiled in "
+                f"{cb['cold']['compile_seconds']['median']:.0f} s cold "
+                f"({cb['cold']['trace_seconds']['median']:.0f} s tracing) and "
+                f"{cb['warm']['compile_seconds']['median']:.0f} s warm."
+            )
         out.append(
             "- **Memory estimate (changed).** `estimate_memory` counted the online buffer and "
             "two copies of the method state, but not the update's workspace: the activations "
@@ -469,12 +522,12 @@ def _findings(res: dict[str, Any]) -> str:
             "unrolled steps). Within the cold compile, the in-program initialisation is a "
             "large part: every parameter tensor draws its own normal sample (threefry) and QR; "
             "compiled alone during development, `init` took 4 s against 12 s for the whole "
-            "program. Brax tasks cost far more: the physics step is compiled once per call "
-            "site and the program has four (offline evaluation, online step, the evaluation "
-            "right after the switch, online evaluation); IQL on hopper compiled in about 135 s "
-            "(15 s tracing) during development, against 11 s for one Brax step. Folding the "
-            "post-switch evaluation into the online evaluation scan would remove one of the "
-            "four (a change to the shared loop, left to its owners).\n"
+            "program. Brax tasks cost far more: XLA compiles the physics step anew at every "
+            "call site, and the program had four (offline evaluation, online step, the "
+            "evaluation right after the switch, online evaluation). The evaluation right after "
+            "the switch now goes through the online evaluation's call site (the online scan "
+            "runs one extra chunk, c = -1, whose iterations a `lax.cond` skips), so three "
+            "remain; the numbers are unchanged (same random keys, same order)." + brax + "\n"
         )
         out.append(
             "- **Two host devices on two cores** share the same two cores, so sharding brings "

@@ -24,15 +24,17 @@ import numpy as np
 
 @dataclass(frozen=True)
 class RunSpec:
-    """The measured program: IQL, direct protocol, on `point` with a synthetic random dataset,
-    in the shapes of the `quick` tier that `make bench` runs on a CPU (width 64, batch 256,
-    a 10k-row online buffer), with shorter step budgets."""
+    """The measured program: IQL, direct protocol, on `task` (default the tiny `point`) with a
+    synthetic random-action dataset, in the shapes of the `quick` tier that `make bench` runs on
+    a CPU (width 64, batch 256, a 10k-row online buffer), with shorter step budgets."""
 
     seeds: int = 1
     devices: int = 1
     repeats: int = 3
     compile_only: bool = False  # lower and compile, do not execute (the cold/warm cache test)
     method: str = "iql"
+    task: str = "point"
+    backend: str = "positional"  # Brax tasks only
     hidden: tuple[int, ...] = (64, 64)
     batch_size: int = 256
     offline_steps: int = 1000
@@ -73,15 +75,17 @@ class RssSampler:
         self.peak = max(self.peak, self.rss())
 
 
-def synthetic_dataset(rows: int, episode_length: int, seed: int = 0) -> Any:
-    """Random-policy episodes of the `point` task as an OfflineDataset (no reference scores)."""
+def synthetic_dataset(
+    task: str, backend: str, rows: int, episode_length: int, seed: int = 0
+) -> Any:
+    """Random-action episodes of `task` as an OfflineDataset (no reference scores)."""
     import jax
 
     from jaxo2o.core.transitions import Transitions, to_numpy
     from jaxo2o.data.dataset import OfflineDataset, episode_lengths, episode_returns
     from jaxo2o.envs import make_env, step_autoreset
 
-    env = make_env("point", episode_length=episode_length)
+    env = make_env(task, backend=backend, episode_length=episode_length)
 
     def step(state, key):
         k_act, k_reset = jax.random.split(key)
@@ -96,9 +100,9 @@ def synthetic_dataset(rows: int, episode_length: int, seed: int = 0) -> Any:
     t = to_numpy(t)
     lengths = episode_lengths(t)
     return OfflineDataset(
-        dataset_id="perf/point-random-synthetic",
+        dataset_id=f"perf/{task}-random-synthetic",
         transitions=t,
-        task="point",
+        task=task,
         kind=None,
         ref_min_score=None,
         ref_max_score=None,
@@ -124,13 +128,14 @@ def build_plan(spec: RunSpec) -> Any:
     )
     exp = Experiment(
         method=spec.method,
-        env=EnvConfig(task="point", episode_length=spec.episode_length),
+        env=EnvConfig(task=spec.task, backend=spec.backend, episode_length=spec.episode_length),
         run=run,
-        dataset="perf/point-random-synthetic",
+        dataset=f"perf/{spec.task}-random-synthetic",
         seeds=spec.seeds,
         method_config=("hidden=" + ",".join(str(h) for h in spec.hidden),),
     )
-    return plan(exp, dataset=synthetic_dataset(spec.dataset_rows, spec.episode_length))
+    data = synthetic_dataset(spec.task, spec.backend, spec.dataset_rows, spec.episode_length)
+    return plan(exp, dataset=data)
 
 
 def _cache_events() -> dict[str, int]:

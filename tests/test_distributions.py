@@ -239,3 +239,15 @@ def test_vmapped_init_equals_single_init_bitwise():
         single = single_init(keys[i])
         for b, s in zip(jax.tree.leaves(batched), jax.tree.leaves(single), strict=True):
             np.testing.assert_array_equal(np.asarray(b)[i], np.asarray(s))
+
+
+def test_iql_policy_layers_are_orthogonal_with_scale_sqrt2():
+    """Official IQL initialises every policy layer, the mean's included, orthogonally at scale
+    sqrt(2): a kernel's singular values all equal sqrt(2); the log-std starts at 0."""
+    net = GaussianPolicy(action_size=3, hidden=(16, 16))
+    params = net.init(jax.random.PRNGKey(0), jnp.zeros((1, 5)))["params"]
+    kernels = [np.asarray(x) for x in jax.tree.leaves(params) if x.ndim == 2]
+    assert sorted(k.shape for k in kernels) == [(5, 16), (16, 3), (16, 16)]
+    for k in kernels:
+        np.testing.assert_allclose(np.linalg.svd(k, compute_uv=False), np.sqrt(2.0), rtol=1e-5)
+    np.testing.assert_array_equal(params["log_std"], 0.0)

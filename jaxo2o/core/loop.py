@@ -124,8 +124,6 @@ class Trainer:
         state = method.to_online(state, k_switch, hp)
         env_states = jax.vmap(env.reset)(jax.random.split(k_reset, run.num_envs))
         buffer = replay_init(run.capacity, self.obs_size, self.act_size)
-        ev0 = self._evaluate(state, k_eval0, hp)
-        self._emit_eval(1, jnp.int32(0), ev0.returns)
 
         env_step = jax.vmap(partial(step_autoreset, env))
 
@@ -175,37 +173,51 @@ class Trainer:
 
         every = run.online_eval_every
 
-        def chunk(carry, c):
+        def interval(carry, c):
+            """`every` iterations, reduced to the interval's means."""
             carry, (ms, updated, info, (ret_sum, ret_n)) = jax.lax.scan(
                 iteration, carry, c * every + jnp.arange(every)
             )
-            state, es, buffer, ep_ret, key = carry
-            key, k_eval = jax.random.split(key)
-            ev = self._evaluate(state, k_eval, hp)
-            self._emit_eval(1, (c + 1) * every, ev.returns)
             n_upd = jnp.sum(updated)
             ms = jax.tree.map(lambda x: jnp.sum(x, axis=0) / jnp.maximum(n_upd, 1.0), ms)
             n_done = jnp.sum(ret_n)
             train_return = jnp.where(n_done > 0, jnp.sum(ret_sum) / jnp.maximum(n_done, 1), jnp.nan)
-            out = (ev, ms, _tree_mean(info), train_return)
+            return carry, (ms, _tree_mean(info), train_return)
+
+        def no_interval(carry, c):
+            shapes = jax.eval_shape(interval, carry, c)[1]
+            return carry, jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype), shapes)
+
+        def chunk(carry, c):
+            # c = -1 is the evaluation right after the switch, before any iteration. Every online
+            # evaluation goes through this one call site: XLA compiles each call site of the
+            # physics step anew, and a Brax step costs tens of seconds to compile.
+            carry, (ms, info, train_return) = jax.lax.cond(c >= 0, interval, no_interval, carry, c)
+            state, es, buffer, ep_ret, key = carry
+            key_next, k_eval = jax.random.split(key)
+            key = jnp.where(c >= 0, key_next, key)
+            k_eval = jnp.where(c >= 0, k_eval, k_eval0)
+            ev = self._evaluate(state, k_eval, hp)
+            self._emit_eval(1, (c + 1) * every, ev.returns)
+            out = (ev, ms, info, train_return)
             if run.snapshot_states:
                 out = out + (state,)
             return (state, es, buffer, ep_ret, key), out
 
         carry = (state, env_states, buffer, jnp.zeros(run.num_envs), k_loop)
         n_chunks = run.online_steps // every
-        carry, outs = jax.lax.scan(chunk, carry, jnp.arange(n_chunks))
-        ev, ms, info, train_return = outs[:4]
-        cat = lambda a, b: jnp.concatenate([a[None], b], axis=0)
+        carry, outs = jax.lax.scan(chunk, carry, jnp.arange(-1, n_chunks))
+        ev = outs[0]
+        ms, info, train_return = jax.tree.map(lambda x: x[1:], outs[1:4])  # drop c = -1
         metrics = {
-            "eval_returns": cat(ev0.returns, ev.returns),
-            "eval_lengths": cat(ev0.lengths, ev.lengths),
+            "eval_returns": ev.returns,
+            "eval_lengths": ev.lengths,
             "train_return": train_return,
         }
         metrics.update(ms)
         metrics.update({f"act/{k}": v for k, v in info.items()})
         if run.snapshot_states:
-            metrics["states"] = outs[4]
+            metrics["states"] = jax.tree.map(lambda x: x[1:], outs[4])
         return carry[0], carry[2], metrics
 
     def train(self, key: jax.Array, hp: Any, rhp: RunHParams, dataset: Transitions | None = None):

@@ -105,6 +105,9 @@ class ValueNet(nn.Module):
 class GaussianPolicy(nn.Module):
     """IQL-family policy: mean = tanh(Dense(trunk)), state-independent log-std clipped to a range.
 
+    Every layer, the mean's included, has orthogonal initialisation with scale sqrt(2), as the
+    official IQL code (its `default_init()`).
+
     The distribution is a plain (not squashed) diagonal Gaussian; see `distributions`.
     """
 
@@ -117,7 +120,7 @@ class GaussianPolicy(nn.Module):
     @nn.compact
     def __call__(self, obs: jax.Array) -> tuple[jax.Array, jax.Array]:
         h = MLP(self.hidden)(obs)
-        mean = nn.Dense(self.action_size, kernel_init=orthogonal(1.0))(h)
+        mean = nn.Dense(self.action_size, kernel_init=orthogonal())(h)
         if self.tanh_mean:
             mean = jnp.tanh(mean)
         log_std = self.param("log_std", nn.initializers.zeros, (self.action_size,))
