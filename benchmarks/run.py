@@ -105,22 +105,34 @@ def offline_experiment(suite: Suite, env: EnvConfig, dataset: str) -> Experiment
 
 
 def offline_table(rows: list[dict], dataset_scores: dict[tuple[str, str], float]) -> str:
+    metrics = ["offline_final", "weight_ess"]
     groups = {
         (g["task"], g["kind"], g["label"]): g
-        for g in group_stats(rows, ["task", "kind", "label"], ["offline_final"])
+        for g in group_stats(rows, ["task", "kind", "label"], metrics)
     }
     lines = [
-        "| task | dataset | data score | BC | IQL |",
-        "|---|---|---|---|---|",
+        "| task | dataset | data score | BC | IQL | IQL's AWR weight ESS |",
+        "|---|---|---|---|---|---|",
     ]
     for task, kind in sorted({(t, k) for t, k, _ in groups}):
         cells = [
             fmt_mean_std(groups.get((task, kind, lab), {"n": 0}), "offline_final")
             for lab in ("bc", "iql")
         ]
+        iql = groups.get((task, kind, "iql"), {"n": 0})
+        cells.append(fmt_mean_std(iql, "weight_ess", digits=2))
         data = dataset_scores.get((task, kind), float("nan"))
         lines.append(f"| {task} | {kind} | {data:.1f} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def final_metric(curves: list[dict], name: str) -> dict[tuple, float]:
+    """Per (seed, inverse_temperature): `name` over the last offline interval (from curves.csv)."""
+    out = {}
+    for c in curves:
+        if c.get("phase") == "offline" and c.get(name) is not None:
+            out[(c["seed"], c["inverse_temperature"])] = c[name]  # rows are in step order
+    return out
 
 
 def _comparable(experiment: dict) -> dict:
@@ -224,10 +236,17 @@ def main(argv: list[str] | None = None) -> int:
                         f"{res.batch.run_seconds:.0f} s",
                         flush=True,
                     )
+                else:
+                    made_at = json.loads((folder / "meta.json").read_text()).get("git_revision")
+                    print(f"== {t.task} {kind} {label}: finished earlier (revision {made_at})")
                 runs = read_csv(folder / "runs.csv")
                 if label == "offline":
+                    ess = final_metric(read_csv(folder / "curves.csv"), "weight_ess")
                     for r in runs:
                         r |= {"kind": kind, "label": OFFLINE_LABELS[r["inverse_temperature"]]}
+                        key = (r["seed"], r["inverse_temperature"])
+                        if key in ess:
+                            r["weight_ess"] = ess[key]
                     offline_rows += runs
                     continue
                 extra = {"kind": kind, "label": label}
@@ -264,7 +283,10 @@ def main(argv: list[str] | None = None) -> int:
         f"\n## Offline: IQL against behaviour cloning\n\nNormalized score after "
         f"{suite.offline_steps} offline gradient steps, mean ± std over {suite.seeds} seeds. BC is "
         "IQL's actor loss with inverse temperature 0 (every weight 1); IQL uses expectile 0.7 and "
-        "inverse temperature 3, with the IQL-family reward scaling.\n\n"
+        "inverse temperature 3, with the IQL-family reward scaling. *ESS*: the effective sample "
+        "size of IQL's advantage weights as a share of the batch, (sum w)^2 / (n sum w^2), "
+        "averaged over the last evaluation interval (1 = behaviour cloning; small = a few "
+        "samples carry the batch).\n\n"
     )
     text = header + table(all_rows, dataset_scores)
     share = share_table(all_act, suite.online_steps, suite.online_eval_every, suite.warmup_steps)

@@ -9,7 +9,7 @@ import json
 import pytest
 
 from benchmarks.act_share import share_table
-from benchmarks.run import _done, experiment_for
+from benchmarks.run import _done, experiment_for, final_metric, offline_table
 from benchmarks.suite import SUITES
 from jaxo2o.config import EnvConfig
 
@@ -61,3 +61,24 @@ def test_pex_offline_action_share_table():
     mean, std = (float(x) for x in cells[5].split(" ± "))
     assert mean == pytest.approx(0.525, abs=0.006) and std == pytest.approx(0.025, abs=0.006)
     assert share_table([], 1000, 100, 50) == ""
+
+
+def test_offline_table_reports_scores_and_iql_weight_ess():
+    curves = [
+        {"phase": "offline", "seed": s, "inverse_temperature": b, "step": step, "weight_ess": e}
+        for s in (0.0, 1.0)
+        for b in (0.0, 3.0)
+        for step, e in ((5, 0.9), (10, 1.0 if b == 0 else 0.2 + 0.2 * s))
+    ] + [{"phase": "online", "seed": 0.0, "inverse_temperature": 3.0, "weight_ess": 7.0}]
+    ess = final_metric(curves, "weight_ess")
+    assert ess[(1.0, 3.0)] == pytest.approx(0.4) and ess[(0.0, 0.0)] == 1.0  # last offline
+    rows = [
+        {"task": "t", "kind": "k", "label": "bc" if b == 0 else "iql", "seed": s,
+         "offline_final": 10.0 * (1 + s) + b, "weight_ess": ess[(s, b)]}
+        for s in (0.0, 1.0)
+        for b in (0.0, 3.0)
+    ]  # fmt: skip
+    text = offline_table(rows, {("t", "k"): 12.34})
+    (line,) = [x for x in text.splitlines() if x.startswith("| t |")]
+    # BC 10, 20 -> 15.0 ± 7.1 (ddof 1); IQL 13, 23 -> 18.0 ± 7.1; ESS 0.2, 0.4 -> 0.30 ± 0.14
+    assert line == "| t | k | 12.3 | 15.0 ± 7.1 | 18.0 ± 7.1 | 0.30 ± 0.14 |"

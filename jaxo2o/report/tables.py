@@ -8,11 +8,11 @@ from typing import Any
 import numpy as np
 
 
-def fmt_mean_std(g: dict[str, Any], metric: str) -> str:
+def fmt_mean_std(g: dict[str, Any], metric: str, digits: int = 1) -> str:
     m = g.get(f"{metric}_mean")
     if m is None or not np.isfinite(m):
         return "–"
-    return f"{m:.1f} ± {g.get(f'{metric}_std', 0.0):.1f}"
+    return f"{m:.{digits}f} ± {g.get(f'{metric}_std', 0.0):.{digits}f}"
 
 
 def markdown_table(
