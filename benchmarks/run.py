@@ -163,7 +163,7 @@ def table(rows: list[dict], dataset_scores: dict[tuple[str, str], float]) -> str
         data = dataset_scores.get((g["task"], g["kind"]), float("nan"))
         lines.append(
             f"| {g['task']} | {g['kind']} | {data:.1f} | {g['label']} | {g['n']} | "
-            + " | ".join(fmt_mean_std(g, m) for m in metrics)
+            + " | ".join(fmt_mean_std(g, m, digits=2 if "fraction" in m else 1) for m in metrics)
             + " |"
         )
     return "\n".join(lines) + "\n"
