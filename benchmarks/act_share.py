@@ -52,8 +52,9 @@ def share_table(act: list[dict], online_steps: int, every: int, warmup: int) -> 
         sel = [a for a in act if a["task"] == task and a["kind"] == kind]
         seeds = sorted({a["seed"] for a in sel})
         per = np.array([[a["offline_fraction"] for a in sel if a["seed"] == s] for s in seeds])
-        cells = [f"{per[:, m].mean():.2f} ± {per[:, m].std():.2f}" for m in marks]
+        ddof = 1 if len(seeds) > 1 else 0  # the sample std, as every other table
+        cells = [f"{per[:, m].mean():.2f} ± {per[:, m].std(ddof=ddof):.2f}" for m in marks]
         whole = per.mean(axis=1)
-        cells.append(f"{whole.mean():.2f} ± {whole.std():.2f}")
+        cells.append(f"{whole.mean():.2f} ± {whole.std(ddof=ddof):.2f}")
         lines.append(f"| {task} | {kind} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
