@@ -28,7 +28,9 @@ class MethodSpec:
     warmup_random: bool = False  # ... with uniform random actions (SAC from scratch)
 
 
-# IQL-family locomotion settings (spec §1.3) with the IQL reward scaling
+# IQL-family locomotion settings (spec §1.3) with the IQL reward scaling. PEX uses them too, so it
+# shares its offline result with the IQL lines (PEX's own script: raw rewards, inverse temperature
+# 10; a named deviation, see the README).
 IQL_HPARAMS = ("expectile=0.7", "inverse_temperature=3.0")
 IQL_CONFIG = ("reward_normalization=trajectory_range",)
 
