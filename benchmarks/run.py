@@ -1,7 +1,7 @@
 """`make bench`: reproduce a tier's offline-to-online result table.
 
     python -m benchmarks.run --tier quick            # what `make bench` runs
-    python -m benchmarks.run --tier smoke            # a one-minute end-to-end check
+    python -m benchmarks.run --tier smoke            # a 2-3 minute end-to-end check on `point`
 
 Steps: make the tier's datasets if they are missing (cached), then for every dataset and every
 line of the suite (`benchmarks/suite.py`) run all seeds as one compiled program, and write
