@@ -1,12 +1,7 @@
 """Floating-point operations of one update step, counted three ways.
 
-1. From the network shapes (`update_passes`): every evaluation of an MLP in a method's update is
-   written down as a `Pass` (its layer widths, rows, ensemble copies, which gradients flow), and
-   a dense layer costs 2 * rows * d_in * d_out per product: one product forward, one more for
-   the weight gradient, one more for the input gradient (the first layer needs the input
-   gradient only when the loss differentiates through the network's input, as SAC's actor loss
-   does through the critic). Biases, activations and the optimizer are left out: they are
-   O(rows * width) and O(parameters), a few percent of the products at width 256.
+1. From the network shapes: every method writes down the MLP evaluations of its update
+   (`Method.flop_passes`, counted by `jaxo2o.core.flops`).
 2. From the traced program (`jaxpr_dot_flops`): the dot products JAX traced, before XLA sees
    them; it equals count 1 when the pass list is complete.
 3. From XLA (`xla_cost`): the compiled program's own cost analysis, after its optimisations
@@ -16,119 +11,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
 import jax
 import numpy as np
 
+from jaxo2o.core.flops import Pass, dense_flops, recomputed_flops, total_flops
 
-def dense_flops(rows: int, d_in: int, d_out: int) -> int:
-    """One matrix product (rows x d_in) @ (d_in x d_out): a multiply and an add per term."""
-    return 2 * rows * d_in * d_out
-
-
-@dataclass(frozen=True)
-class Pass:
-    """One evaluation of an MLP (an ensemble of `copies` of it) on `rows` inputs."""
-
-    name: str
-    widths: tuple[int, ...]  # input width, hidden widths..., output width
-    rows: int
-    copies: int = 1
-    weight_grad: bool = False  # the loss differentiates the network's parameters
-    input_grad: bool = False  # the loss differentiates through the network to its input
-    recomputed: bool = False  # its forward repeats another pass's (same parameters and inputs)
-
-    @property
-    def forward_flops(self) -> int:
-        layers = zip(self.widths[:-1], self.widths[1:], strict=True)
-        return self.copies * sum(dense_flops(self.rows, i, o) for i, o in layers)
-
-    @property
-    def flops(self) -> int:
-        backward = self.weight_grad or self.input_grad
-        total = 0
-        for i, (d_in, d_out) in enumerate(zip(self.widths[:-1], self.widths[1:], strict=True)):
-            f = dense_flops(self.rows, d_in, d_out)
-            total += f
-            if self.weight_grad:
-                total += f
-            if backward and (i > 0 or self.input_grad):
-                total += f
-        return self.copies * total
-
-
-def total_flops(passes: Iterable[Pass]) -> int:
-    """Products of every pass as the code writes them."""
-    return sum(p.flops for p in passes)
-
-
-def recomputed_flops(passes: Iterable[Pass]) -> int:
-    """Forward products that repeat an earlier computation (what CSE or a refactor can save)."""
-    return sum(p.forward_flops for p in passes if p.recomputed)
+__all__ = ["Pass", "dense_flops", "jaxpr_dot_flops", "recomputed_flops", "total_flops"]
 
 
 def update_passes(
     method: Any, obs_size: int, act_size: int, batch: int, online: bool = True
-) -> list[Pass] | None:
-    """Every MLP evaluation in one `method.update(..., online)` (None for an unknown method).
-
-    Written from reading each method's update (jaxo2o/methods/*.py); the order follows the code.
-    """
-    name = getattr(method, "name", "")
-    cfg = getattr(method, "config", None)
-    if cfg is None or not hasattr(cfg, "hidden"):
-        return None
-    h, n, o, a, b = tuple(cfg.hidden), cfg.n_critics, obs_size, act_size, batch
-    critic = (o + a, *h, 1)
-    value = (o, *h, 1)
-    actor = (o, *h, a)
-    iql = [
-        Pass("target critics(s, a) for V", critic, b, n),
-        Pass("V(s) loss", value, b, weight_grad=True),
-        Pass("new V(s) for A", value, b),
-        Pass("actor(s) loss", actor, b, weight_grad=True),
-        Pass("new V(s') for y", value, b),
-        Pass("critics(s, a) loss", critic, b, n, weight_grad=True),
-    ]
-    if name == "iql" or (name == "pex" and not online):
-        return iql
-    if name == "pex":
-        return [
-            Pass("target critics(s, a) for V", critic, b, n),
-            Pass("V(s) loss", value, b, weight_grad=True),
-            Pass("pi_off(s) mode", actor, b),
-            Pass("pi_on(s) sample", actor, b),
-            Pass("critics(s, a_off) for selection", critic, b, n),
-            Pass("critics(s, a_on) for selection", critic, b, n),
-            Pass("target critics(s, a~) for A", critic, b, n),
-            Pass("new V(s) for A", value, b),
-            Pass("pi_on(s) loss", actor, b, weight_grad=True, recomputed=True),
-            Pass("new V(s') for y", value, b),
-            Pass("critics(s, a) loss", critic, b, n, weight_grad=True),
-        ]
-    if name == "sac":
-        sac_actor = (o, *h, 2 * a)  # mean and log-std heads in one layer
-        return [
-            Pass("actor(s') for a'", sac_actor, b),
-            Pass("target critics(s', a')", critic, b, n),
-            Pass("critics(s, a) loss", critic, b, n, weight_grad=True),
-            Pass("actor(s) loss", sac_actor, b, weight_grad=True),
-            Pass("critics(s, a_pi) in actor loss", critic, b, n, input_grad=True),
-        ]
-    if name == "awac":
-        return [
-            Pass("actor(s') for a'", actor, b),
-            Pass("target critics(s', a')", critic, b, n),
-            Pass("critics(s, a) loss", critic, b, n, weight_grad=True),
-            Pass("actor(s) for a_pi", actor, b),
-            Pass("new critics(s, a) for A", critic, b, n),
-            Pass("new critics(s, a_pi) for A", critic, b, n),
-            Pass("actor(s) loss", actor, b, weight_grad=True, recomputed=True),
-        ]
-    return None
+) -> list[Pass]:
+    """Every MLP evaluation in one `method.update(..., online)`, as the method writes it down
+    (`Method.flop_passes`); a method without it fails here rather than being skipped."""
+    return method.flop_passes(obs_size, act_size, batch, online)
 
 
 # ------------------------------------------------------------------ traced program

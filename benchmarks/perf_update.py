@@ -93,15 +93,14 @@ def update_flops(method: Any, obs_size: int, act_size: int, batch: int) -> dict[
     fn = lambda s, b, k, h: method.update(s, b, k, h, online=True)
     out: dict[str, Any] = {"traced_dot_flops": jaxpr_dot_flops(fn, state, data, key, hp)}
     passes = update_passes(method, obs_size, act_size, batch, online=True)
-    if passes is not None:
-        written = total_flops(passes)
-        out |= {
-            "counted_flops": written,
-            "recomputed_flops": recomputed_flops(passes),
-            "passes": [
-                {"name": p.name, "widths": p.widths, "copies": p.copies, "flops": p.flops}
-                | {"recomputed": p.recomputed}
-                for p in passes
-            ],
-        }
+    written = total_flops(passes)
+    out |= {
+        "counted_flops": written,
+        "recomputed_flops": recomputed_flops(passes),
+        "passes": [
+            {"name": p.name, "widths": p.widths, "copies": p.copies, "flops": p.flops}
+            | {"recomputed": p.recomputed}
+            for p in passes
+        ],
+    }
     return out

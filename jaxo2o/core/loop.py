@@ -21,10 +21,10 @@ import jax.numpy as jnp
 from jaxo2o.config import RunConfig, RunHParams
 from jaxo2o.core import progress
 from jaxo2o.core.evaluation import evaluate
+from jaxo2o.core.method import Method
 from jaxo2o.core.replay import dataset_sample, replay_init, replay_insert, sample_mixed
 from jaxo2o.core.transitions import Transitions, empty_transitions
 from jaxo2o.envs.base import Env, step_autoreset
-from jaxo2o.methods.base import Method
 
 Metrics = dict[str, jax.Array]
 _PROGRESS_TICKS = 100  # progress callbacks per phase, at most (plus one per evaluation)

@@ -1,21 +1,32 @@
-"""The registry of methods: name -> class. Each method lives in its own module."""
+"""The methods, one module each. A method joins the registry by being defined (a subclass of
+`jaxo2o.core.method.Method` with a `name`); importing this package imports every module in it."""
 
 from __future__ import annotations
 
-from jaxo2o.methods.awac import AWAC
-from jaxo2o.methods.iql import IQL
-from jaxo2o.methods.pex import PEX
-from jaxo2o.methods.sac import SAC
+import importlib
+import pkgutil
 
-METHODS: dict[str, type] = {
-    "sac": SAC,
-    "iql": IQL,
-    "awac": AWAC,
-    "pex": PEX,
-}
+from jaxo2o.config import ConfigError
+from jaxo2o.core.method import Method, registered
+
+for _info in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_info.name}")
 
 
-def get_method(name: str):
-    if name not in METHODS:
-        raise ValueError(f"method: unknown {name!r}; choose one of {tuple(METHODS)}")
-    return METHODS[name]
+def method_names() -> tuple[str, ...]:
+    """Every registered method's name, sorted."""
+    return tuple(sorted(registered()))
+
+
+def get_method(name: str) -> type[Method]:
+    """The class of a registered method; an unknown name is a ConfigError listing the choices."""
+    methods = registered()
+    if name not in methods:
+        raise ConfigError(f"method: unknown {name!r}; choose one of {method_names()}")
+    return methods[name]
+
+
+def __getattr__(name: str):
+    if name == "METHODS":  # the registry as a mapping, for older callers
+        return registered()
+    raise AttributeError(name)

@@ -22,7 +22,7 @@ Acting: evaluation uses the mean clipped to [-1, 1]; exploration samples and cli
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import flax.struct
@@ -32,6 +32,7 @@ import optax
 
 from jaxo2o.config import ConfigError, validate_hparams
 from jaxo2o.core.distributions import gaussian_log_prob, gaussian_sample
+from jaxo2o.core.flops import Pass
 from jaxo2o.core.losses import (
     awr_actor_loss,
     awr_weights,
@@ -39,11 +40,11 @@ from jaxo2o.core.losses import (
     td_target,
     weight_ess,
 )
+from jaxo2o.core.method import REWARD_NORMALIZATIONS, Method
 from jaxo2o.core.networks import CriticEnsemble, GaussianPolicy
 from jaxo2o.core.optim import NetState, net_init, net_step, polyak
 from jaxo2o.core.transitions import Transitions
 from jaxo2o.methods.iql import (
-    REWARD_NORMALIZATIONS,
     CriticFn,
     LogProbFn,
     Metrics,
@@ -168,23 +169,14 @@ class AWACState(NamedTuple):
     target_critic: Any
 
 
-class AWAC:
+class AWAC(Method):
     name = "awac"
+    Config = AWACConfig
+    HParams = AWACHParams
 
-    def __init__(self, config: AWACConfig = AWACConfig()):
-        self.config = config
-        self._critic = CriticEnsemble(config.hidden, config.n_critics)
-
-    @property
-    def reward_normalization(self) -> str:
-        return self.config.reward_normalization
-
-    def default_hparams(self, **overrides: Any) -> AWACHParams:
-        unknown = set(overrides) - {f.name for f in fields(AWACHParams)}
-        if unknown:
-            raise ConfigError(f"awac: unknown hyperparameter(s) {sorted(unknown)}")
-        hp = AWACHParams(**overrides)
-        return validate_awac_hparams(jax.tree.map(lambda x: jnp.asarray(x, jnp.float32), hp))
+    def __init__(self, config: AWACConfig | None = None):
+        super().__init__(config)
+        self._critic = CriticEnsemble(self.config.hidden, self.config.n_critics)
 
     def validate(self, hp: AWACHParams) -> AWACHParams:
         return validate_awac_hparams(hp)
@@ -280,9 +272,6 @@ class AWAC:
         m = {**m_c, **m_a, "log_std_mean": jnp.mean(log_std)}
         return AWACState(actor, critic, target), m
 
-    def to_online(self, state: AWACState, key: jax.Array, hp: AWACHParams) -> AWACState:
-        return state
-
     def act(
         self, state: AWACState, obs: jax.Array, key: jax.Array, hp: AWACHParams, deterministic: bool
     ) -> tuple[jax.Array, Metrics]:
@@ -290,3 +279,16 @@ class AWAC:
             mean, _ = self.policy(state.actor.params, obs)
             return jnp.clip(mean, -1.0, 1.0), {}
         return self.sample(state.actor.params, obs, key), {}
+
+    def flop_passes(self, obs_size: int, act_size: int, batch: int, online: bool) -> list[Pass]:
+        h, n, b = tuple(self.config.hidden), self.config.n_critics, batch
+        critic, actor = (obs_size + act_size, *h, 1), (obs_size, *h, act_size)
+        return [
+            Pass("actor(s') for a'", actor, b),
+            Pass("target critics(s', a')", critic, b, n),
+            Pass("critics(s, a) loss", critic, b, n, weight_grad=True),
+            Pass("actor(s) for a_pi", actor, b),
+            Pass("new critics(s, a) for A", critic, b, n),
+            Pass("new critics(s, a_pi) for A", critic, b, n),
+            Pass("actor(s) loss", actor, b, weight_grad=True, recomputed=True),
+        ]

@@ -30,7 +30,7 @@ on single networks, so PEX can keep the V/Q steps and replace only the actor ste
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import flax.struct
@@ -40,6 +40,7 @@ import optax
 
 from jaxo2o.config import ConfigError, validate_hparams
 from jaxo2o.core.distributions import gaussian_log_prob, gaussian_sample
+from jaxo2o.core.flops import Pass
 from jaxo2o.core.losses import (
     awr_actor_loss,
     awr_weights,
@@ -48,6 +49,7 @@ from jaxo2o.core.losses import (
     td_target,
     weight_ess,
 )
+from jaxo2o.core.method import REWARD_NORMALIZATIONS, Method
 from jaxo2o.core.networks import CriticEnsemble, GaussianPolicy, ValueNet
 from jaxo2o.core.optim import NetState, net_init, net_step, polyak
 from jaxo2o.core.transitions import Transitions
@@ -58,12 +60,6 @@ CriticFn = Callable[[Any, jax.Array, jax.Array], jax.Array]  # (params, obs, act
 LogProbFn = Callable[[Any, jax.Array, jax.Array], jax.Array]  # (params, obs, act) -> (batch,)
 
 ACTION_CLIP = 1.0 - 1e-5  # dataset actions are clipped to +-this for the policy log-probability
-REWARD_NORMALIZATIONS = ("none", "trajectory_range", "minus_one")
-"""How the run should transform rewards for this method (the runner computes scale and shift):
-- none:             r
-- trajectory_range: r * 1000 / (max trajectory return - min trajectory return) of the dataset
-                    (IQL-family locomotion)
-- minus_one:        r - 1 (AntMaze)"""
 CRITIC_REDUCTIONS = ("sum", "mean")
 
 
@@ -244,25 +240,15 @@ class IQLState(NamedTuple):
     value: NetState
 
 
-class IQL:
+class IQL(Method):
     name = "iql"
+    Config = IQLConfig
+    HParams = IQLHParams
 
-    def __init__(self, config: IQLConfig = IQLConfig()):
-        self.config = config
-        self._critic = CriticEnsemble(config.hidden, config.n_critics)
-        self._value = ValueNet(config.hidden)
-
-    @property
-    def reward_normalization(self) -> str:
-        return self.config.reward_normalization
-
-    def default_hparams(self, **overrides: Any) -> IQLHParams:
-        names = {f.name for f in fields(IQLHParams)}
-        unknown = set(overrides) - names
-        if unknown:
-            raise ConfigError(f"iql: unknown hyperparameter(s) {sorted(unknown)}")
-        hp = IQLHParams(**overrides)
-        return validate_iql_hparams(jax.tree.map(lambda x: jnp.asarray(x, jnp.float32), hp))
+    def __init__(self, config: IQLConfig | None = None):
+        super().__init__(config)
+        self._critic = CriticEnsemble(self.config.hidden, self.config.n_critics)
+        self._value = ValueNet(self.config.hidden)
 
     def validate(self, hp: IQLHParams) -> IQLHParams:
         return validate_iql_hparams(hp)
@@ -386,9 +372,6 @@ class IQL:
         target = self.target_step(state.target_critic, critic.params, hp)
         return IQLState(actor, critic, target, value), {**m_v, **m_a, **m_c}
 
-    def to_online(self, state: IQLState, key: jax.Array, hp: IQLHParams) -> IQLState:
-        return state
-
     def act(
         self, state: IQLState, obs: jax.Array, key: jax.Array, hp: IQLHParams, deterministic: bool
     ) -> tuple[jax.Array, Metrics]:
@@ -396,3 +379,20 @@ class IQL:
         if deterministic:
             return jnp.clip(mean, -1.0, 1.0), {}
         return jnp.clip(gaussian_sample(key, mean, log_std), -1.0, 1.0), {}
+
+    def flop_passes(self, obs_size: int, act_size: int, batch: int, online: bool) -> list[Pass]:
+        return iql_passes(self.config, obs_size, act_size, batch)
+
+
+def iql_passes(config: IQLConfig, obs_size: int, act_size: int, batch: int) -> list[Pass]:
+    """The network evaluations of one IQL update (shared with PEX's offline phase)."""
+    h, n, b = tuple(config.hidden), config.n_critics, batch
+    critic, value, actor = (obs_size + act_size, *h, 1), (obs_size, *h, 1), (obs_size, *h, act_size)
+    return [
+        Pass("target critics(s, a) for V", critic, b, n),
+        Pass("V(s) loss", value, b, weight_grad=True),
+        Pass("new V(s) for A", value, b),
+        Pass("actor(s) loss", actor, b, weight_grad=True),
+        Pass("new V(s') for y", value, b),
+        Pass("critics(s, a) loss", critic, b, n, weight_grad=True),
+    ]

@@ -52,6 +52,8 @@ import optax
 
 from jaxo2o.config import ConfigError, RunConfig, validate_hparams
 from jaxo2o.core.distributions import gaussian_sample
+from jaxo2o.core.flops import Pass
+from jaxo2o.core.method import Method
 from jaxo2o.core.optim import NetState, net_init, net_step
 from jaxo2o.core.transitions import Transitions
 from jaxo2o.methods.iql import (
@@ -60,6 +62,7 @@ from jaxo2o.methods.iql import (
     IQLHParams,
     IQLState,
     iql_actor_loss,
+    iql_passes,
     min_q,
     validate_iql_hparams,
 )
@@ -162,24 +165,14 @@ def _obs_size(actor_params: Any) -> int:
     return int(actor_params["MLP_0"]["Dense_0"]["kernel"].shape[0])
 
 
-class PEX:
+class PEX(Method):
     name = "pex"
+    Config = PEXConfig
+    HParams = PEXHParams
 
-    def __init__(self, config: PEXConfig = PEXConfig()):
-        self.config = config
-        self.iql = IQL(config.iql_config())
-
-    @property
-    def reward_normalization(self) -> str:
-        return self.config.reward_normalization
-
-    def default_hparams(self, **overrides: Any) -> PEXHParams:
-        names = {f.name for f in fields(PEXHParams)}
-        unknown = set(overrides) - names
-        if unknown:
-            raise ConfigError(f"pex: unknown hyperparameter(s) {sorted(unknown)}")
-        hp = PEXHParams(**overrides)
-        return validate_pex_hparams(jax.tree.map(lambda x: jnp.asarray(x, jnp.float32), hp))
+    def __init__(self, config: PEXConfig | None = None):
+        super().__init__(config)
+        self.iql = IQL(self.config.iql_config())
 
     def validate(self, hp: PEXHParams) -> PEXHParams:
         return validate_pex_hparams(hp)
@@ -285,3 +278,23 @@ class PEX:
         target = iql.target_step(state.target_critic, critic.params, hp)
         new = PEXState(state.offline_actor, actor, critic, target, value)
         return new, {**m_v, **m_a, **m_c}
+
+    def flop_passes(self, obs_size: int, act_size: int, batch: int, online: bool) -> list[Pass]:
+        if not online:
+            return iql_passes(self.config, obs_size, act_size, batch)
+        h, n, b = tuple(self.config.hidden), self.config.n_critics, batch
+        critic = (obs_size + act_size, *h, 1)
+        value, actor = (obs_size, *h, 1), (obs_size, *h, act_size)
+        return [
+            Pass("target critics(s, a) for V", critic, b, n),
+            Pass("V(s) loss", value, b, weight_grad=True),
+            Pass("pi_off(s) mode", actor, b),
+            Pass("pi_on(s) sample", actor, b),
+            Pass("critics(s, a_off) for selection", critic, b, n),
+            Pass("critics(s, a_on) for selection", critic, b, n),
+            Pass("target critics(s, a~) for A", critic, b, n),
+            Pass("new V(s) for A", value, b),
+            Pass("pi_on(s) loss", actor, b, weight_grad=True, recomputed=True),
+            Pass("new V(s') for y", value, b),
+            Pass("critics(s, a) loss", critic, b, n, weight_grad=True),
+        ]

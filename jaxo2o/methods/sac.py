@@ -21,7 +21,9 @@ import optax
 
 from jaxo2o.config import validate_hparams
 from jaxo2o.core.distributions import tanh_gaussian_sample
+from jaxo2o.core.flops import Pass
 from jaxo2o.core.losses import ensemble_mse, td_target, temperature_loss
+from jaxo2o.core.method import Method
 from jaxo2o.core.networks import CriticEnsemble, TanhGaussianPolicy
 from jaxo2o.core.optim import NetState, net_init, net_step, polyak
 
@@ -50,18 +52,14 @@ class SACConfig:
     n_critics: int = 2
 
 
-class SAC:
+class SAC(Method):
     name = "sac"
+    Config = SACConfig
+    HParams = SACHParams
 
-    def __init__(self, config: SACConfig = SACConfig()):
-        self.config = config
-        self._critic = CriticEnsemble(config.hidden, config.n_critics)
-        self._actor_nets: dict[int, TanhGaussianPolicy] = {}
-
-    def default_hparams(self, **overrides) -> SACHParams:
-        """The defaults, with any field replaced by `overrides`, validated."""
-        hp = SACHParams(**overrides)
-        return self.validate(jax.tree.map(lambda x: jnp.asarray(x, jnp.float32), hp))
+    def __init__(self, config: SACConfig | None = None):
+        super().__init__(config)
+        self._critic = CriticEnsemble(self.config.hidden, self.config.n_critics)
 
     def validate(self, hp: SACHParams) -> SACHParams:
         """Raise ConfigError naming the first out-of-range field (see `validate_hparams`)."""
@@ -144,9 +142,6 @@ class SAC:
         }
         return new, metrics
 
-    def to_online(self, state: SACState, key, hp: SACHParams) -> SACState:
-        return state
-
     def act(self, state: SACState, obs, key, hp: SACHParams, deterministic: bool):
         act_size = state.actor.params["Dense_0"]["bias"].shape[0] // 2
         mean, log_std = self.policy(state.actor.params, obs, act_size)
@@ -154,3 +149,15 @@ class SAC:
             return jnp.tanh(mean), {}
         a, _ = tanh_gaussian_sample(key, mean, log_std)
         return a, {}
+
+    def flop_passes(self, obs_size: int, act_size: int, batch: int, online: bool) -> list[Pass]:
+        h, n, b = tuple(self.config.hidden), self.config.n_critics, batch
+        critic = (obs_size + act_size, *h, 1)
+        actor = (obs_size, *h, 2 * act_size)  # mean and log-std heads in one layer
+        return [
+            Pass("actor(s') for a'", actor, b),
+            Pass("target critics(s', a')", critic, b, n),
+            Pass("critics(s, a) loss", critic, b, n, weight_grad=True),
+            Pass("actor(s) loss", actor, b, weight_grad=True),
+            Pass("critics(s, a_pi) in actor loss", critic, b, n, input_grad=True),
+        ]

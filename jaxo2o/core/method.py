@@ -1,0 +1,125 @@
+"""The contract every method meets, written down once, and the registry methods join.
+
+A method is a few pure functions over its own state pytree. It knows nothing of seeds, devices,
+environments or logging. The shared loop (`jaxo2o.core.loop`) calls, in order:
+
+    state = init(key, obs_size, act_size, hp)
+    state, metrics = update(state, batch, key, hp, online=False)   # offline phase, repeated
+    state = to_online(state, key, hp)                              # the switch
+    action, info = act(state, obs, key, hp, deterministic=False)   # acting online
+    state, metrics = update(state, batch, key, hp, online=True)    # online phase, repeated
+
+What a method declares besides those functions:
+- `name`: the registry key (`--method NAME`); defining a subclass of `Method` with a `name`
+  registers it, so a method is one file and nothing outside `jaxo2o/methods/` names it.
+- `Config`: a frozen dataclass of *static* settings (shapes: `hidden` widths, ensemble sizes,
+  schedule horizons; anything that changes the compiled program). `Method()` builds the default.
+- `HParams`: a `flax.struct.dataclass` of *traced* values with defaults (learning rates,
+  expectiles, temperatures): a sweep vmaps over them, so a grid compiles once.
+  `default_hparams(**overrides)` builds and validates one; `validate(hp)` checks a batch of them
+  before anything compiles and names the first bad field.
+- `reward_normalization`: how the run transforms rewards for this method (`REWARD_NORMALIZATIONS`).
+- `flop_passes(obs_size, act_size, batch, online)`: every network evaluation of one update, for
+  `make perf`'s FLOP count (`jaxo2o.core.flops`).
+
+`metrics` and `info` are flat dicts of scalars (per-environment arrays for `info`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, ClassVar
+
+import jax
+import jax.numpy as jnp
+
+from jaxo2o.config import ConfigError
+from jaxo2o.core.flops import Pass
+
+Metrics = dict[str, jax.Array]
+
+REWARD_NORMALIZATIONS = ("none", "trajectory_range", "minus_one")
+"""How a run transforms every sampled reward for a method (the experiment computes the numbers):
+- none:             r
+- trajectory_range: r * 1000 / (max - min trajectory return of the dataset) (IQL-family locomotion)
+- minus_one:        r - 1 (AntMaze-style sparse tasks)"""
+
+_REGISTRY: dict[str, type[Method]] = {}
+
+
+def registered() -> dict[str, type[Method]]:
+    """Every method class defined so far, by name (see `jaxo2o.methods.get_method`)."""
+    return dict(_REGISTRY)
+
+
+def build_hparams(cls: type, prefix: str, overrides: dict[str, Any]) -> Any:
+    """`cls(**overrides)` as float32 arrays; an unknown name is a ConfigError listing the valid."""
+    names = [f.name for f in dataclasses.fields(cls)]
+    unknown = sorted(set(overrides) - set(names))
+    if unknown:
+        raise ConfigError(
+            f"{prefix}: unknown hyperparameter(s) {unknown}; choose from {sorted(names)}"
+        )
+    hp = cls(**overrides)
+    return jax.tree.map(lambda x: jnp.asarray(x, jnp.float32), hp)
+
+
+class Method:
+    """Base class of every method: the contract above, with the shared plumbing."""
+
+    name: ClassVar[str]
+    Config: ClassVar[type]
+    HParams: ClassVar[type]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        name = cls.__dict__.get("name")
+        if name is None:
+            return  # an abstract intermediate class
+        other = _REGISTRY.get(name)
+        if other is not None and other.__qualname__ != cls.__qualname__:
+            raise TypeError(f"method name {name!r} is taken by {other.__module__}.{other.__name__}")
+        _REGISTRY[name] = cls
+
+    def __init__(self, config: Any = None):
+        self.config = self.Config() if config is None else config
+        if not isinstance(self.config, self.Config):
+            raise TypeError(
+                f"{self.name}: config must be a {self.Config.__name__}, got {type(config)}"
+            )
+
+    # ------------------------------------------------------------ settings
+    @property
+    def reward_normalization(self) -> str:
+        return getattr(self.config, "reward_normalization", "none")
+
+    def default_hparams(self, **overrides: Any) -> Any:
+        """The traced defaults with any field replaced by `overrides`, validated."""
+        return self.validate(build_hparams(self.HParams, self.name, overrides))
+
+    def validate(self, hp: Any) -> Any:
+        """Raise ConfigError naming the first out-of-range field; return `hp` (override)."""
+        return hp
+
+    # ------------------------------------------------------------ the pure functions
+    def init(self, key: jax.Array, obs_size: int, act_size: int, hp: Any) -> Any:
+        raise NotImplementedError
+
+    def update(
+        self, state: Any, batch: Any, key: jax.Array, hp: Any, online: bool
+    ) -> tuple[Any, Metrics]:
+        raise NotImplementedError
+
+    def to_online(self, state: Any, key: jax.Array, hp: Any) -> Any:
+        """The switch from offline to online; the identity unless a method says otherwise."""
+        return state
+
+    def act(
+        self, state: Any, obs: jax.Array, key: jax.Array, hp: Any, deterministic: bool
+    ) -> tuple[jax.Array, Metrics]:
+        raise NotImplementedError
+
+    # ------------------------------------------------------------ cost model
+    def flop_passes(self, obs_size: int, act_size: int, batch: int, online: bool) -> list[Pass]:
+        """Every MLP evaluation of one `update(..., online)`, in the order the code runs them."""
+        raise NotImplementedError(f"{self.name}: flop_passes is not written down")
