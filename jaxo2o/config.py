@@ -12,15 +12,32 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxo2o.core.replay import UNION
-
-PROTOCOLS = ("direct", "buffer", "scratch", "union")
+PROTOCOLS = ("direct", "buffer", "scratch", "union", "seeded")
 """Fine-tuning protocols (how the online phase starts and what it samples):
 - direct:  start from the offline result; batches mix dataset and online data at `offline_fraction`.
 - buffer:  start from a fresh random initialisation; batches 50/50 dataset and online data.
 - scratch: fresh random initialisation; online data only.
 - union:   start from the offline result; one buffer that starts as the dataset and grows
-           online, sampled uniformly (the official IQL / FamO2O protocol)."""
+           online, sampled uniformly (the official IQL / FamO2O protocol).
+- seeded:  start from the offline result; one buffer that starts as the `seed_episodes`
+           highest-return complete episodes of the dataset and grows online, sampled uniformly;
+           updates begin once it holds more than one batch (the official ACA protocol)."""
+
+
+@dataclass(frozen=True)
+class BatchMix:
+    """How an online batch is drawn: the protocol decides it, in one place.
+
+    `uniform`: rows are drawn uniformly from the offline rows and the online buffer together,
+    as if both were one buffer (union, seeded). Otherwise exactly round(offline_fraction *
+    batch) rows come from the dataset and the rest from the online buffer. `gridable`: whether a
+    sweep may vary `offline_fraction` (it is a traced value) under this protocol.
+    """
+
+    uniform: bool
+    offline_fraction: float
+    gridable: bool
+    why: str  # what fixes the mix, for error messages
 
 
 class ConfigError(ValueError):
@@ -98,11 +115,13 @@ class RunConfig:
     eval_episodes: int = 10
     protocol: str = "direct"
     offline_fraction: float = 0.5  # share of dataset rows per online batch (direct protocol)
+    seed_episodes: int = 0  # seeded protocol: best offline episodes that start the buffer
     progress: bool = True
     snapshot_states: bool = False  # keep the method state at every online evaluation
 
     def __post_init__(self):
         nonneg = ("offline_steps", "online_steps", "warmup_steps", "buffer_capacity")
+        nonneg += ("seed_episodes",)
         for name in nonneg:
             v = getattr(self, name)
             ok = isinstance(v, int) and not isinstance(v, bool) and v >= 0
@@ -122,6 +141,11 @@ class RunConfig:
             0.0 <= self.offline_fraction <= 1.0,
             "run.offline_fraction",
             f"must lie in [0, 1], got {self.offline_fraction}",
+        )
+        _require(
+            self.seed_episodes == 0 or self.protocol == "seeded",
+            "run.seed_episodes",
+            f"{self.seed_episodes} needs protocol 'seeded', got {self.protocol!r}",
         )
         for phase in ("offline", "online"):
             steps, every = getattr(self, f"{phase}_steps"), getattr(self, f"{phase}_eval_every")
@@ -153,24 +177,32 @@ class RunConfig:
 
     @property
     def init_from_offline(self) -> bool:
-        return self.protocol in ("direct", "union")
+        return self.protocol in ("direct", "union", "seeded")
 
     @property
-    def online_offline_fraction(self) -> float:
-        """The per-batch dataset share the protocol implies (UNION = uniform over both)."""
+    def batch_mix(self) -> BatchMix:
+        """The online batch composition the protocol implies (see `BatchMix`)."""
         return {
-            "direct": self.offline_fraction,
-            "buffer": 0.5,
-            "scratch": 0.0,
-            "union": UNION,
+            "direct": BatchMix(False, self.offline_fraction, True, "set by run.offline_fraction"),
+            "buffer": BatchMix(False, 0.5, True, "50/50 unless varied"),
+            "scratch": BatchMix(False, 0.0, False, "online data only"),
+            "union": BatchMix(True, 0.0, False, "uniform over dataset + online rows"),
+            "seeded": BatchMix(True, 0.0, False, "uniform over seed episodes + online rows"),
         }[self.protocol]
+
+    @property
+    def samples_offline_data_online(self) -> bool:
+        mix = self.batch_mix
+        if self.protocol == "seeded":
+            return self.seed_episodes > 0
+        return mix.uniform or mix.offline_fraction > 0
 
 
 @flax.struct.dataclass
 class RunHParams:
     """Traced run-level values: may differ across the vmapped runs of one compiled program."""
 
-    offline_fraction: jnp.ndarray
+    offline_fraction: jnp.ndarray  # dataset share of online batches (fixed mixes only)
     reward_scale: jnp.ndarray  # rewards are transformed as r * scale + shift in every batch
     reward_shift: jnp.ndarray
 
@@ -178,7 +210,7 @@ class RunHParams:
 def run_hparams(run: RunConfig, reward_scale: float = 1.0, reward_shift: float = 0.0) -> RunHParams:
     f = jnp.float32
     return RunHParams(
-        offline_fraction=jnp.asarray(run.online_offline_fraction, f),
+        offline_fraction=jnp.asarray(run.batch_mix.offline_fraction, f),
         reward_scale=jnp.asarray(reward_scale, f),
         reward_shift=jnp.asarray(reward_shift, f),
     )

@@ -68,8 +68,17 @@ def write_result(out: Path, res: ExperimentResult, title: str) -> None:
     plot_curves(res.curves, out / "curves.png", title, label_keys=by)
 
 
+def fail(message: str) -> int:
+    """A user's mistake: one line on stderr naming the option, exit status 2, no traceback."""
+    print(f"error: {message}", file=sys.stderr)
+    return 2
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = tyro.cli(SweepArgs, args=argv, description=__doc__)
+    try:
+        args = tyro.cli(SweepArgs, args=argv, description=__doc__)
+    except (ConfigError, ValueError) as e:  # raised while building the validated configs
+        return fail(str(e))
     out = Path(args.out)
     try:
         if (out / "runs.csv").exists() and not args.force and not args.dry_run:
@@ -77,8 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         p = plan(args.exp)
         est = check_memory(p)
     except (ConfigError, ValueError, FileNotFoundError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        return fail(str(e))
     print(
         f"{p.n_runs} runs ({args.exp.seeds} seeds x {p.n_runs // args.exp.seeds} grid points), "
         f"estimated memory {est['total'] / 2**20:.1f} MiB "

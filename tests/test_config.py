@@ -16,7 +16,6 @@ from jaxo2o.config import (
     run_hparams,
     validate_hparams,
 )
-from jaxo2o.core.replay import UNION
 from jaxo2o.core.runner import broadcast_tree
 from jaxo2o.envs import BRAX_BACKENDS, TASKS
 from jaxo2o.methods.sac import SAC, SACConfig, SACHParams
@@ -93,7 +92,6 @@ def test_warmup_must_leave_online_updates(warmup):
 
 @pytest.mark.parametrize("fraction", [-0.1, 1.5, -1.0])
 def test_offline_fraction_outside_unit_interval(fraction):
-    # -1 is the internal UNION code, chosen through protocol="union", never directly.
     with raises_naming("run.offline_fraction", "[0, 1]"):
         RunConfig(offline_fraction=fraction, batch_size=32, **SMALL)
 
@@ -114,14 +112,25 @@ def test_other_positive_integers(name):
         RunConfig(**{name: 0}, batch_size=32, **SMALL)
 
 
-def test_protocol_fractions():
-    def frac(**kw):
-        return float(run_hparams(RunConfig(batch_size=32, **SMALL, **kw)).offline_fraction)
+def test_protocol_batch_mixes():
+    def mix(**kw):
+        run = RunConfig(batch_size=32, **SMALL, **kw)
+        return run.batch_mix, float(run_hparams(run).offline_fraction)
 
-    assert frac(protocol="direct", offline_fraction=0.25) == 0.25
-    assert frac(protocol="buffer") == 0.5
-    assert frac(protocol="scratch") == 0.0
-    assert frac(protocol="union") == UNION
+    assert mix(protocol="direct", offline_fraction=0.25)[1] == 0.25
+    assert mix(protocol="buffer")[1] == 0.5
+    assert mix(protocol="scratch")[1] == 0.0
+    for protocol in ("union", "seeded"):
+        m, _ = mix(protocol=protocol)
+        assert m.uniform and not m.gridable
+    assert not mix(protocol="direct")[0].uniform and mix(protocol="direct")[0].gridable
+    assert not mix(protocol="scratch")[0].gridable
+
+
+def test_seed_episodes_need_the_seeded_protocol():
+    with raises_naming("run.seed_episodes", "seeded", "direct"):
+        RunConfig(protocol="direct", seed_episodes=5, batch_size=32, **SMALL)
+    assert RunConfig(protocol="seeded", seed_episodes=5, batch_size=32, **SMALL).init_from_offline
 
 
 # ---------------------------------------------------------------- method hyperparameters

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from jaxo2o.core.replay import (
-    UNION,
     replay_bytes,
     replay_init,
     replay_insert,
@@ -124,7 +123,7 @@ def test_mixed_union_share_matches_sizes(mixed):
     """
     dataset, buffer, sample = mixed
     keys = jax.random.split(jax.random.PRNGKey(2), 200)
-    draw = jax.jit(jax.vmap(lambda k: sample_mixed(dataset, buffer, k, 256, UNION)))
+    draw = jax.jit(jax.vmap(lambda k: sample_mixed(dataset, buffer, k, 256, 0.0, uniform=True)))
     batch, is_offline = draw(keys)
     r = np.asarray(batch.reward).ravel()
     from_dataset = r >= 1000
@@ -142,10 +141,20 @@ def test_union_follows_the_growing_buffer(mixed):
     dataset, _, sample = mixed
     full = filled_buffer(64, np.arange(1, 65))  # N = 40, size = 64: p = 40/104 = 0.385
     keys = jax.random.split(jax.random.PRNGKey(3), 100)
-    draw = jax.vmap(lambda k: sample_mixed(dataset, full, k, 256, UNION)[0].reward)
+    draw = jax.vmap(lambda k: sample_mixed(dataset, full, k, 256, 0.0, uniform=True)[0].reward)
     share = np.mean(np.asarray(draw(keys)) >= 1000)
     p = 40 / 104
     assert abs(share - p) < 5 * np.sqrt(p * (1 - p) / (100 * 256)), (share, p)
+
+
+def test_uniform_mix_with_no_usable_dataset_rows_draws_online_rows_only(mixed):
+    """The seeded protocol with no seed episodes passes a placeholder row (n_dataset=0)."""
+    dataset, buffer, _ = mixed
+    keys = jax.random.split(jax.random.PRNGKey(4), 20)
+    draw = jax.vmap(lambda k: sample_mixed(dataset, buffer, k, 64, 0.0, True, n_dataset=0))
+    batch, is_offline = draw(keys)
+    assert not np.any(np.asarray(is_offline))
+    assert np.all(np.isin(np.asarray(batch.reward), np.arange(1, 31)))
 
 
 def test_replay_bytes_matches_the_arrays():

@@ -1,79 +1,52 @@
-"""A progress bar fed from inside the compiled program by a throttled host callback.
+"""The host-side progress bar of a run: phase, step and the latest evaluation.
 
-The compiled program calls `emit(phase, step, value)` through `jax.debug.callback` a few
-hundred times per run at most (see `loop._every`), so it costs nothing measurable.
-Under `vmap` the callback fires once per run in the batch; the host keeps the furthest step and
-averages the latest evaluation values it has seen.
+The runner updates it between compiled chunks (`core.runner.run_batch`); nothing inside a
+compiled program reports progress, so every program can be stored in JAX's persistent
+compilation cache (an executable with a host callback cannot).
 """
 
 from __future__ import annotations
 
-import threading
 import time
-from contextlib import contextmanager
 
-import jax
-import numpy as np
 from tqdm.auto import tqdm
 
 PHASES = ("offline", "online")
-KIND_STEP, KIND_EVAL = 0, 1
-
-_active: _Bar | None = None
-_lock = threading.Lock()
 
 
-class _Bar:
-    def __init__(self, offline_total: int, online_total: int, desc: str):
+class ProgressBar:
+    """A tqdm bar over the offline then online steps of a batch of runs (no-op if disabled)."""
+
+    def __init__(self, offline_total: int, online_total: int, desc: str, enabled: bool = True):
         self.totals = (offline_total, online_total)
-        self.bar = tqdm(
-            total=offline_total + online_total, desc=desc, unit="step", dynamic_ncols=True
-        )
+        self.desc, self.enabled = desc, enabled
+        self.bar = None
         self.done = 0
-        self.evals: dict[tuple[int, int], list[float]] = {}
         self.latest = ""
+        self.t0 = 0.0
 
-    def update(self, kind: int, phase: int, step: int, value: float) -> None:
+    def __enter__(self) -> ProgressBar:
+        self.t0 = time.perf_counter()
+        if self.enabled:
+            total = self.totals[0] + self.totals[1]
+            self.bar = tqdm(total=total, desc=self.desc, unit="step", dynamic_ncols=True)
+        return self
+
+    def update(self, phase: int, step: int, latest_eval: float | None = None) -> None:
+        """The runs reached `step` of `phase` (0 offline, 1 online); `latest_eval`: their mean
+        evaluation return there."""
+        if latest_eval is not None:
+            self.latest = f"{PHASES[phase]} eval@{step}: {latest_eval:.1f}"
         pos = step + (self.totals[0] if phase == 1 else 0)
-        if kind == KIND_EVAL:
-            vals = self.evals.setdefault((phase, step), [])
-            vals.append(value)
-            self.latest = f"{PHASES[phase]} eval@{step}: {np.mean(vals):.1f}"
+        if self.bar is None:
+            return
         if pos > self.done:
             self.bar.update(pos - self.done)
             self.done = pos
-        self.bar.set_postfix_str(f"{PHASES[phase]} | {self.latest}", refresh=False)
+        self.bar.set_postfix_str(f"{PHASES[phase]} | {self.latest}", refresh=True)
 
-    def close(self) -> None:
-        self.bar.close()
-
-
-def _host_emit(kind, phase, step, value) -> None:
-    with _lock:
-        if _active is not None:
-            _active.update(int(kind), int(phase), int(step), float(value))
-
-
-def emit(kind: int, phase: int, step: jax.Array, value: jax.Array) -> None:
-    """Call from traced code: report progress to the active bar, if any."""
-    jax.debug.callback(_host_emit, kind, phase, step, value)
-
-
-@contextmanager
-def progress_bar(offline_total: int, online_total: int, desc: str = "train", enabled: bool = True):
-    """Show a bar for the duration of a run (the first call also includes compilation)."""
-    global _active
-    if not enabled:
-        yield None
-        return
-    bar = _Bar(offline_total, online_total, desc)
-    t0 = time.perf_counter()
-    with _lock:
-        _active = bar
-    try:
-        yield bar
-    finally:
-        with _lock:
-            _active = None
-        bar.bar.set_postfix_str(f"{bar.latest} | {time.perf_counter() - t0:.0f}s", refresh=True)
-        bar.close()
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            elapsed = time.perf_counter() - self.t0
+            self.bar.set_postfix_str(f"{self.latest} | {elapsed:.0f}s", refresh=True)
+            self.bar.close()

@@ -2,13 +2,14 @@
 
 Everything has static shapes so it lives inside one compiled program:
 - `ReplayBuffer` is a ring buffer: inserts wrap around, sampling is uniform over what is filled.
-- `sample_mixed` draws a batch whose rows come either from the offline dataset or from the
-  online buffer. The split is decided per row, so it can be a *traced* value:
-  * ``offline_fraction = f`` in [0, 1]: exactly ``round(f * batch)`` rows from the dataset
+- `sample_mixed` draws a batch whose rows come either from the offline rows or from the
+  online buffer, as the protocol's `BatchMix` says (`jaxo2o.config`):
+  * fixed (``uniform=False``): exactly ``round(f * batch)`` rows from the dataset, f traced
     (PEX's 128 + 128 is ``f = 0.5``; the scratch protocol is ``f = 0``);
-  * ``offline_fraction < 0`` ("union"): uniform over the dataset and the online data together,
-    as if the dataset had been copied into one buffer that then grows online (official IQL and
-    FamO2O). The dataset is not copied per seed, which saves memory when seeds are vmapped.
+  * uniform (``uniform=True``, static): uniform over the offline rows and the online data
+    together, as if the offline rows had been copied into one buffer that then grows online
+    (official IQL, FamO2O and ACA). The rows are not copied per seed, which saves memory when
+    seeds are vmapped.
 """
 
 from __future__ import annotations
@@ -19,8 +20,6 @@ import jax
 import jax.numpy as jnp
 
 from jaxo2o.core.transitions import Transitions, empty_transitions, transition_bytes
-
-UNION = -1.0  # the offline_fraction value that selects uniform sampling over dataset + online data
 
 
 class ReplayBuffer(NamedTuple):
@@ -84,12 +83,15 @@ def offline_row_mask(
     offline_fraction: jax.Array,
     n_dataset: int,
     n_online: jax.Array,
+    uniform: bool,
 ) -> jax.Array:
     """Which rows of a batch come from the dataset (True) rather than the online buffer."""
-    fixed = jnp.arange(batch_size) < jnp.round(offline_fraction * batch_size)
-    total = n_dataset + n_online
-    union = jax.random.randint(key, (batch_size,), 0, total) < n_dataset
-    return jnp.where(offline_fraction < 0, union, fixed)
+    if uniform:
+        if n_dataset == 0:
+            return jnp.zeros((batch_size,), bool)
+        total = n_dataset + n_online
+        return jax.random.randint(key, (batch_size,), 0, total) < n_dataset
+    return jnp.arange(batch_size) < jnp.round(offline_fraction * batch_size)
 
 
 def sample_mixed(
@@ -98,15 +100,22 @@ def sample_mixed(
     key: jax.Array,
     batch_size: int,
     offline_fraction: jax.Array | float,
+    uniform: bool = False,
+    n_dataset: int | None = None,
 ) -> tuple[Transitions, jax.Array]:
-    """A batch mixing dataset and online rows (module docstring); returns (batch, is_offline)."""
+    """A batch mixing dataset and online rows (module docstring); returns (batch, is_offline).
+
+    `n_dataset` (static) is the number of usable dataset rows, when the array holds a
+    placeholder row for an empty set (the seeded protocol with no seed episodes)."""
     k_mask, k_off, k_on = jax.random.split(key, 3)
+    n_dataset = dataset.reward.shape[0] if n_dataset is None else n_dataset
     is_offline = offline_row_mask(
         k_mask,
         batch_size,
         jnp.asarray(offline_fraction, jnp.float32),
-        dataset.reward.shape[0],
+        n_dataset,
         buffer.size,
+        uniform,
     )
     off = dataset_sample(dataset, k_off, batch_size)
     on = replay_sample(buffer, k_on, batch_size)

@@ -1,9 +1,13 @@
-"""Run many seeds (and hyperparameter values) of one Trainer as a single compiled program.
+"""Run many seeds (and hyperparameter values) of one Trainer, compiled once.
 
 The runs form one leading "runs" axis: keys, method hyperparameters and run hyperparameters
 all carry it, the dataset does not. `vmap` maps the run axis; with more than one device the
 axis is sharded over a 1-D mesh with `jax.sharding` (padded to a multiple of the device count
 by repeating the last run; the padding is dropped from the results).
+
+`run_batch` advances the runs in compiled chunks from a host loop (`core.loop`): no host
+callback inside any program, so all of them go to the persistent compilation cache, and the
+progress bar, curves and hooks (checkpoints) run on the host between chunks.
 """
 
 from __future__ import annotations
@@ -53,12 +57,115 @@ class BatchResult:
     run_seconds: float
     n_devices: int
     memory: dict[str, int]
+    programs: int = 1  # compiled programs the run was made of
+    buffer: Any = None  # the final online replay buffers (chunked path), runs axis first
 
 
 def _pad(tree: Any, n_pad: int) -> Any:
     if n_pad == 0:
         return tree
     return jax.tree.map(lambda x: jnp.concatenate([x, jnp.repeat(x[-1:], n_pad, axis=0)]), tree)
+
+
+class ChunkHook:
+    """Called on the host between compiled chunks (the sweep's checkpoints go here).
+
+    `after_chunk(phase, chunk, carry)` sees the runs' carry (device arrays, runs axis first)
+    after chunk `chunk` of `phase` ("offline" or "online"); it must not keep references to it
+    past the call, since the next chunk donates it."""
+
+    def after_chunk(self, phase: str, chunk: int, carry: Any) -> None:  # pragma: no cover
+        pass
+
+
+@dataclass
+class Programs:
+    """The compiled chunk programs of one batch of runs (see `core.loop`)."""
+
+    offline_start: Any
+    offline_chunk: Any
+    evaluate_offline: Any
+    online_start: Any
+    online_chunk: Any
+    evaluate_online: Any
+    compile_seconds: float
+    memory: dict[str, int]
+
+    @property
+    def count(self) -> int:
+        """Distinct compiled programs (evaluation is one when the state type does not change)."""
+        progs = [self.offline_start, self.offline_chunk, self.online_start, self.online_chunk]
+        evals = {id(self.evaluate_offline), id(self.evaluate_online)} - {id(None)}
+        return sum(p is not None for p in progs) + len(evals)
+
+
+def _memory(compiled: Any) -> dict[str, int]:
+    mem = compiled.memory_analysis()
+    out = {}
+    if mem is not None:
+        for name in ("argument_size_in_bytes", "output_size_in_bytes", "temp_size_in_bytes"):
+            out[name] = int(getattr(mem, name, 0) or 0)
+    return out
+
+
+def compile_programs(
+    trainer: Trainer, keys: Any, hp: Any, rhp: Any, dataset: Any, online_data: Any, shard: Any
+) -> Programs:
+    """Lower and compile every chunk program ahead of time from abstract shapes (so compile time
+    is measured apart from run time and nothing runs twice). `shard(fn, donate)` jits a vmapped
+    function with the batch's shardings."""
+    run = trainer.run
+    t0 = time.perf_counter()
+    c = jnp.zeros((), jnp.int32)
+    mem: dict[str, int] = {}
+
+    def build(fn, in_axes, donate, *args):
+        jitted = shard(jax.vmap(fn, in_axes=in_axes), donate)
+        compiled = jitted.lower(*args).compile()
+        for k, v in _memory(compiled).items():
+            mem[k] = max(mem.get(k, 0), v)
+        return compiled
+
+    off_start = build(trainer.offline_start, (0, 0), (), keys, hp)
+    off_carry = jax.eval_shape(jax.vmap(trainer.offline_start), keys, hp)
+    off_chunk = eval_off = None
+    if run.offline_steps:
+        off_chunk = build(
+            trainer.offline_chunk, (0, 0, 0, None, None), (0,), off_carry, hp, rhp, dataset, c
+        )
+        eval_off = build(trainer.evaluate, (0, 0, 0), (), off_carry.state, keys, hp)
+    on_start = on_chunk = eval_on = None
+    if run.online_steps:
+        on_start = build(trainer.online_start, (0, 0, 0), (0,), off_carry.state, keys, hp)
+        on_carry = jax.eval_shape(jax.vmap(trainer.online_start), off_carry.state, keys, hp)[0]
+        on_chunk = build(
+            trainer.online_chunk, (0, 0, 0, None, None), (0,), on_carry, hp, rhp, online_data, c
+        )
+        same = jax.tree.structure(on_carry.state) == jax.tree.structure(off_carry.state) and all(
+            a.shape == b.shape and a.dtype == b.dtype
+            for a, b in zip(
+                jax.tree.leaves(on_carry.state), jax.tree.leaves(off_carry.state), strict=True
+            )
+        )
+        if same and eval_off is not None:
+            eval_on = eval_off
+        else:
+            eval_on = build(trainer.evaluate, (0, 0, 0), (), on_carry.state, keys, hp)
+    return Programs(
+        off_start,
+        off_chunk,
+        eval_off,
+        on_start,
+        on_chunk,
+        eval_on,
+        time.perf_counter() - t0,
+        mem,
+    )
+
+
+def _stack(chunks: list[Any]) -> Any:
+    """Per-chunk outputs (runs axis first) -> one array per leaf with the chunk axis second."""
+    return jax.tree.map(lambda *xs: np.stack([np.asarray(x) for x in xs], axis=1), *chunks)
 
 
 def run_batch(
@@ -69,11 +176,13 @@ def run_batch(
     dataset: Transitions | None = None,
     devices: list | None = None,
     desc: str = "train",
+    online_data: Transitions | None = None,
+    hook: ChunkHook | None = None,
 ) -> BatchResult:
-    """Compile and run `trainer.train` for every run in the batch (leading axis of `keys`)."""
-    validate = getattr(trainer.method, "validate", None)
-    if validate is not None:
-        validate(hp)  # every run's values, before anything compiles
+    """Compile the chunk programs once and run every run of the batch (leading axis of `keys`),
+    chunk by chunk from the host: progress, curves and `hook` between chunks, the runs' state
+    donated from one program to the next (it never leaves the device)."""
+    trainer.method.validate(hp)  # every run's values, before anything compiles
     devices = devices if devices is not None else jax.devices()
     n_runs = keys.shape[0]
     n_dev = min(len(devices), n_runs)
@@ -81,42 +190,115 @@ def run_batch(
     n_pad = (-n_runs) % n_dev
     if dataset is None:
         dataset = placeholder_dataset(trainer.obs_size, trainer.act_size)
-    args = _pad((keys, hp, rhp), n_pad)
+    online_data = dataset if online_data is None else online_data
+    keys, hp, rhp = _pad((keys, hp, rhp), n_pad)
 
-    fn = jax.vmap(trainer.train, in_axes=(0, 0, 0, None))
     if n_dev > 1:
         mesh = Mesh(np.array(devices), ("runs",))
         split = NamedSharding(mesh, PartitionSpec("runs"))
         repl = NamedSharding(mesh, PartitionSpec())
-        args = jax.device_put(args, split)
-        dataset = jax.device_put(dataset, repl)
-        jitted = jax.jit(fn, in_shardings=(split, split, split, repl), out_shardings=split)
+        keys, hp, rhp = jax.device_put((keys, hp, rhp), split)
+        dataset, online_data = jax.device_put((dataset, online_data), repl)
+
+        def shard(fn, donate):
+            return jax.jit(fn, out_shardings=split, donate_argnums=donate)
     else:
-        jitted = jax.jit(fn)
 
-    t0 = time.perf_counter()
-    compiled = jitted.lower(*args, dataset).compile()
-    compile_s = time.perf_counter() - t0
-    mem = compiled.memory_analysis()
-    memory = {}
-    if mem is not None:
-        for name in ("argument_size_in_bytes", "output_size_in_bytes", "temp_size_in_bytes"):
-            memory[name] = int(getattr(mem, name, 0) or 0)
+        def shard(fn, donate):
+            return jax.jit(fn, donate_argnums=donate)
 
+    progs = compile_programs(trainer, keys, hp, rhp, dataset, online_data, shard)
     run = trainer.run
+    bar = progress.ProgressBar(run.offline_steps, run.online_steps, desc, enabled=run.progress)
+    hook = hook or ChunkHook()
     t0 = time.perf_counter()
-    with progress.progress_bar(
-        run.offline_steps, run.online_steps, desc=desc, enabled=run.progress
-    ):
-        state, metrics = jax.block_until_ready(compiled(*args, dataset))
+    eval_keys = jax.vmap(lambda k: jax.random.split(k))(keys)  # (runs, 2): offline, online
+    k_off, k_on = eval_keys[:, 0], eval_keys[:, 1]
+    metrics: dict[str, Any] = {"offline": {}}
+    with bar:
+        carry = progs.offline_start(k_off, hp)
+        if run.offline_steps:
+            evs, mss = [], []
+            for c in range(trainer.offline_chunks):
+                carry, ms, k_eval = progs.offline_chunk(carry, hp, rhp, dataset, np.int32(c))
+                ev = progs.evaluate_offline(carry.state, k_eval, hp)
+                evs.append(ev)
+                mss.append(ms)
+                step = (c + 1) * run.offline_eval_every
+                bar.update(0, step, float(np.mean(ev.returns[:n_runs])))
+                hook.after_chunk("offline", c, carry)
+            ev = _stack(evs)
+            metrics["offline"] = {"eval_returns": ev.returns, "eval_lengths": ev.lengths}
+            metrics["offline"].update(_stack(mss))
+        state = carry.state
+        if run.online_steps:
+            carry, k_eval = progs.online_start(state, k_on, hp)
+            evs = [progs.evaluate_online(carry.state, k_eval, hp)]
+            bar.update(1, 0, float(np.mean(evs[0].returns[:n_runs])))
+            outs = []
+            for c in range(trainer.online_chunks):
+                carry, out, k_eval = progs.online_chunk(carry, hp, rhp, online_data, np.int32(c))
+                ev = progs.evaluate_online(carry.state, k_eval, hp)
+                evs.append(ev)
+                outs.append(out)
+                step = (c + 1) * run.online_eval_every
+                bar.update(1, step, float(np.mean(ev.returns[:n_runs])))
+                hook.after_chunk("online", c, carry)
+            ev = _stack(evs)
+            ms, info, train_return = _stack(outs)
+            metrics["online"] = {
+                "eval_returns": ev.returns,
+                "eval_lengths": ev.lengths,
+                "train_return": train_return,
+                **ms,
+                **{f"act/{k}": v for k, v in info.items()},
+            }
+            state = carry.state
+        state = jax.block_until_ready(state)
     run_s = time.perf_counter() - t0
 
     unpad = lambda x: np.asarray(x)[:n_runs]
     return BatchResult(
         metrics=jax.tree.map(unpad, metrics),
         state=jax.tree.map(unpad, state),
-        compile_seconds=compile_s,
+        compile_seconds=progs.compile_seconds,
         run_seconds=run_s,
         n_devices=n_dev,
-        memory=memory,
+        memory=progs.memory,
+        programs=progs.count,
+        buffer=jax.tree.map(unpad, carry.buffer) if run.online_steps else None,
+    )
+
+
+def run_batch_single(
+    trainer: Trainer,
+    keys: jax.Array,
+    hp: Any,
+    rhp: Any,
+    dataset: Transitions | None = None,
+    online_data: Transitions | None = None,
+) -> BatchResult:
+    """The whole run of every run in the batch as ONE compiled program (`Trainer.train`), on one
+    device, no progress: the reference the chunked `run_batch` is tested against, and what
+    `make perf` compares it with."""
+    trainer.method.validate(hp)
+    if dataset is None:
+        dataset = placeholder_dataset(trainer.obs_size, trainer.act_size)
+    online_data = dataset if online_data is None else online_data
+    fn = jax.jit(jax.vmap(trainer.train, in_axes=(0, 0, 0, None, None)))
+    t0 = time.perf_counter()
+    compiled = fn.lower(keys, hp, rhp, dataset, online_data).compile()
+    compile_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    state, metrics = jax.block_until_ready(compiled(keys, hp, rhp, dataset, online_data))
+    run_s = time.perf_counter() - t0
+    return BatchResult(
+        metrics=jax.tree.map(np.asarray, metrics),
+        state=jax.tree.map(np.asarray, state),
+        compile_seconds=compile_s,
+        run_seconds=run_s,
+        n_devices=1,
+        memory=_memory(compiled),
+        programs=1,
+        buffer=None,
     )

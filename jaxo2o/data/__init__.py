@@ -19,7 +19,6 @@ from jaxo2o.data.dataset import (
     normalized_score,
     trajectory_return_range,
 )
-from jaxo2o.data.generate import ensure_datasets, get_tier
 from jaxo2o.data.minari_io import datasets_root, list_local, read_dataset, write_dataset
 from jaxo2o.data.recipe import KINDS, BehaviourSAC, DatasetSizes, TaskData
 
@@ -33,6 +32,16 @@ def load_dataset(
     or observation/action sizes other than the ones given raise `DatasetError` naming the file.
     """
     return read_dataset(dataset_id, observation_size=observation_size, action_size=action_size)
+
+
+def __getattr__(name: str):
+    """Generation (which trains behaviour policies) is imported only when asked for, so reading
+    a dataset never imports the methods or the trainer."""
+    if name in ("ensure_datasets", "get_tier"):
+        from jaxo2o.data import generate
+
+        return getattr(generate, name)
+    raise AttributeError(f"module 'jaxo2o.data' has no attribute {name!r}")
 
 
 __all__ = [
