@@ -117,7 +117,6 @@ class RunConfig:
     offline_fraction: float = 0.5  # share of dataset rows per online batch (direct protocol)
     seed_episodes: int = 0  # seeded protocol: best offline episodes that start the buffer
     progress: bool = True
-    snapshot_states: bool = False  # keep the method state at every online evaluation
 
     def __post_init__(self):
         nonneg = ("offline_steps", "online_steps", "warmup_steps", "buffer_capacity")

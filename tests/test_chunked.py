@@ -25,7 +25,6 @@ from jaxo2o.core.transitions import Transitions
 from jaxo2o.envs import make_env
 from jaxo2o.methods.pex import PEX, PEXConfig
 
-
 # XLA compiles a chunk inlined in the single program's scan with other fusions than the same
 # chunk compiled alone, so float32 results can differ in the last bits (measured: at most a few
 # ulps after 300 updates); integers, keys, shapes and counts must agree exactly.

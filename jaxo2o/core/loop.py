@@ -225,9 +225,8 @@ class Trainer:
         """The whole online phase as one program. Returns (state, buffer, metrics).
 
         Evaluations happen at online iteration 0 (right after the switch) and every
-        `online_eval_every` iterations; metrics are per evaluation interval. With
-        `run.snapshot_states`, metrics["states"] holds the method state at each evaluation
-        after the first. The buffer is returned in insertion order as long as it never wrapped.
+        `online_eval_every` iterations; metrics are per evaluation interval. The buffer is
+        returned in insertion order as long as it never wrapped.
         """
         carry, k_eval0 = self.online_start(state, key, hp)
 
@@ -246,8 +245,7 @@ class Trainer:
             # physics step anew, and a Brax step costs tens of seconds to compile.
             carry, (out, k_eval) = jax.lax.cond(c >= 0, interval, no_interval, carry, c)
             ev = self.evaluate(carry.state, k_eval, hp)
-            extra = (carry.state,) if self.run.snapshot_states else ()
-            return carry, (ev, *out, *extra)
+            return carry, (ev, *out)
 
         carry, outs = jax.lax.scan(chunk, carry, jnp.arange(-1, self.online_chunks))
         ev = outs[0]
@@ -259,8 +257,6 @@ class Trainer:
             **ms,
             **{f"act/{k}": v for k, v in info.items()},
         }
-        if self.run.snapshot_states:
-            metrics["states"] = jax.tree.map(lambda x: x[1:], outs[4])
         return carry.state, carry.buffer, metrics
 
     def train(

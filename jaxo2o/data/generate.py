@@ -2,7 +2,7 @@
 
 Per task (a `TaskData` line of a tier):
 1. Train SAC from scratch through the shared Trainer (offline_steps=0, scratch protocol, uniform
-   random warm-up), keeping the method state at every evaluation (`snapshot_states`) and the
+   random warm-up), keeping the method state at every evaluation (a chunk hook) and the
    replay buffer, which stays in insertion order (its capacity is the whole run).
 2. Reference returns, each the mean of >= 100 episodes of fresh rollouts: R_random with the
    randomly initialised policy that makes the `random` data, R_expert with the final SAC policy;
@@ -120,10 +120,11 @@ def behaviour_method(data: TaskData):
 def train_behaviour(
     data: TaskData, env: Any, method: Any, hp: Any, key: jax.Array, progress: bool = True
 ) -> BehaviourRun:
-    """Run SAC from scratch through the shared Trainer, keeping snapshots and the buffer."""
+    """Run SAC from scratch through the shared runner, keeping a snapshot of the method state at
+    every evaluation (a chunk hook) and the final replay buffer."""
     from jaxo2o.config import RunConfig, run_hparams
-    from jaxo2o.core import progress as bar
-    from jaxo2o.core.loop import Trainer, placeholder_dataset
+    from jaxo2o.core.loop import Trainer
+    from jaxo2o.core.runner import ChunkHook, broadcast_tree, run_batch
 
     s = data.sac
     run = RunConfig(
@@ -139,35 +140,37 @@ def train_behaviour(
         eval_episodes=s.eval_episodes,
         protocol="scratch",
         progress=progress,
-        snapshot_states=True,
     )
     trainer = Trainer(method, env, run)
-    rhp = run_hparams(run, reward_scale=s.reward_scale)
-    placeholder = placeholder_dataset(env.observation_size, env.action_size)
 
-    def go(key, hp, rhp):
-        k_off, k_on = jax.random.split(key)
-        state, _ = trainer.offline(k_off, hp, rhp, placeholder)
-        return trainer.online(state, k_on, hp, rhp, placeholder)
+    class Snapshots(ChunkHook):
+        states: list[Any] = []
 
-    t0 = time.perf_counter()
-    compiled = jax.jit(go).lower(key, hp, rhp).compile()
-    compile_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    with bar.progress_bar(0, s.online_steps, desc=f"SAC {data.task}", enabled=progress):
-        state, buffer, metrics = jax.block_until_ready(compiled(key, hp, rhp))
-    run_s = time.perf_counter() - t0
-    evals = np.asarray(metrics["eval_returns"]).mean(axis=-1)[1:]  # [0] is before training
+        def after_chunk(self, phase: str, chunk: int, carry: Any) -> None:
+            self.states.append(jax.device_get(jax.tree.map(lambda x: x[0], carry.state)))
+
+    snaps = Snapshots()
+    snaps.states = []
+    res = run_batch(
+        trainer,
+        key[None],
+        broadcast_tree(hp, 1),
+        broadcast_tree(run_hparams(run, reward_scale=s.reward_scale), 1),
+        devices=jax.devices()[:1],
+        desc=f"SAC {data.task}",
+        hook=snaps,
+    )
+    evals = np.asarray(res.metrics["online"]["eval_returns"][0]).mean(axis=-1)[1:]  # [0]: start
     steps = np.asarray(trainer.eval_steps()["online"][1:])
     return BehaviourRun(
-        final_state=jax.device_get(state),
-        snapshots=jax.device_get(metrics["states"]),
+        final_state=jax.tree.map(lambda x: x[0], res.state),
+        snapshots=jax.tree.map(lambda *xs: np.stack(xs), *snaps.states),
         snapshot_steps=steps,
         eval_returns=evals,
-        buffer=Transitions(*(np.asarray(x) for x in buffer.data)),
+        buffer=Transitions(*(np.asarray(x[0]) for x in res.buffer.data)),
         num_envs=s.num_envs,
-        compile_seconds=compile_s,
-        run_seconds=run_s,
+        compile_seconds=res.compile_seconds,
+        run_seconds=res.run_seconds,
     )
 
 
