@@ -29,7 +29,8 @@ One update, in the official order (LeapLabTHU/FamO2O `jax_iql/family_learner.py`
          per_sample (default, the method as described): w_j = min(exp(beta_j A_j), 100);
          official_broadcast (the released code): w_j = mean_i min(exp(beta_i A_j), 100);
        L_u = -mean_j w_j log pi_u(a_j | s_j, enc beta_j);
-5. Q:  TD regression onto r + gamma mask V_new(s'), the two critics' errors summed, `IQL.critic_step`;
+5. Q:  TD regression onto r + gamma mask V_new(s'), the two critics' squared errors summed
+       (`IQL.critic_step`);
 6. target: Polyak with rate tau, `IQL.target_step`.
 The balance model and its temperature train every step in both phases.
 
