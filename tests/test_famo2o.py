@@ -206,8 +206,9 @@ def test_universal_step_loss_by_hand(mode):
 @pytest.mark.parametrize("sign", [1.0, -1.0])
 def test_balance_step_moves_the_coefficient_toward_higher_q(sign):
     """Qbar rises (sign +1) or falls (-1) with a_0, and pi_u's a_0 rises with beta: one Adam step
-    moves the balance mean's bias by +-lr (its only parameter with a gradient: the zero weights
-    see zero hidden activations), so the deterministic beta becomes 11 +- 3 tanh(lr)."""
+    moves the balance mean's bias by +-lr (the only parameter of the mean with a gradient: the
+    zero weights see zero hidden activations), so the deterministic beta becomes
+    11 +- 3 tanh(lr)."""
     lr = 0.1
     hp = SMALL.default_hparams(balance_lr=lr, init_balance_temperature=1e-3)
     state = hand_state(SMALL, hp, target_sign=sign)  # current critics: the opposite sign
@@ -218,7 +219,7 @@ def test_balance_step_moves_the_coefficient_toward_higher_q(sign):
     expected = 11.0 + sign * 3.0 * math.tanh(lr)  # 11.299 or 10.701
     np.testing.assert_allclose(SMALL.coefficient(new, obs, hp), expected, rtol=1e-5)
     # the loss read the target critics: Qbar(s, a~) = sign * relu(a_0 + 0.5) with a_0 close to
-    # tanh(sin(beta / 21.544)) in [0.35, 0.54] (beta near 11: 0.47)
+    # tanh(sin(beta / 21.544)) in [0.35, 0.54] (beta near 11: 0.453)
     assert sign * float(m["balance_q"]) == pytest.approx(0.5 + math.tanh(0.488679), abs=0.03)
     # it reported the pre-update distribution and the pre-step temperature
     np.testing.assert_allclose(old[0], 0.0)
@@ -245,6 +246,27 @@ def test_balance_model_sees_q_only_through_the_universal_models_dependence_on_be
     lr = float(hp.balance_lr)
     assert float(steps[1.0, "rising"]["Dense_0"]["bias"][0]) == pytest.approx(lr, rel=1e-4)
     assert float(steps[-1.0, "rising"]["Dense_0"]["bias"][0]) == pytest.approx(-lr, rel=1e-4)
+
+
+def test_balance_step_scores_the_unclipped_universal_sample():
+    """pi_u with mean tanh(2) = 0.964 and std 1 in every dimension; Qbar = relu(a_0 + 0.5).
+    Unclipped a~: E Qbar = E relu(1.464 + e) = 1.464 Phi(1.464) + phi(1.464) = 1.496;
+    clipped to [-1, 1] it would be 1.115."""
+    hp = SMALL.default_hparams()
+    state = hand_state(SMALL, hp)
+    universal = zeros_like(state.universal.params)
+    universal["Dense_0"]["bias"] = f32([2.0, 2.0])
+    state = state._replace(universal=state.universal._replace(params=universal))
+    obs = jax.random.normal(jax.random.PRNGKey(2), (20_000, OBS))
+    _, m, _, _ = SMALL.balance_step(state, obs, jax.random.PRNGKey(4), hp)
+    e = np.linspace(-12.0, 12.0, 240_001)
+    density = np.exp(-0.5 * e * e) / math.sqrt(2 * math.pi) * (e[1] - e[0])
+    mean = math.tanh(2.0)
+    unclipped = np.sum(np.maximum(mean + e + 0.5, 0.0) * density)
+    clipped = np.sum(np.maximum(np.clip(mean + e, -1.0, 1.0) + 0.5, 0.0) * density)
+    assert unclipped == pytest.approx(1.496, abs=1e-3)
+    assert clipped == pytest.approx(1.115, abs=1e-3)
+    assert float(m["balance_q"]) == pytest.approx(unclipped, abs=0.03)  # sd of the mean 0.008
 
 
 def test_temperature_rises_when_the_entropy_is_below_target():
