@@ -28,7 +28,7 @@ import numpy as np
 import tyro
 
 from benchmarks.act_share import act_rows, share_table
-from benchmarks.suite import IQL_CONFIG, SUITES, MethodSpec, Suite
+from benchmarks.suite import IQL_CONFIG, SUITES, KindSettings, MethodSpec, Suite
 from jaxo2o.config import ConfigError, EnvConfig, RunConfig
 from jaxo2o.core.runner import enable_compilation_cache
 from jaxo2o.data.tiers import TIERS
@@ -51,7 +51,10 @@ class BenchArgs:
     tasks: tuple[str, ...] = ()  # restrict to these tasks
 
 
-def experiment_for(suite: Suite, spec: MethodSpec, env: EnvConfig, dataset: str) -> Experiment:
+def experiment_for(
+    suite: Suite, spec: MethodSpec, env: EnvConfig, dataset: str, kind: str = ""
+) -> Experiment:
+    by_kind = spec.by_kind(kind) if spec.by_kind else KindSettings()
     run = RunConfig(
         offline_steps=suite.offline_steps if spec.offline else 0,
         online_steps=suite.online_steps,
@@ -62,6 +65,7 @@ def experiment_for(suite: Suite, spec: MethodSpec, env: EnvConfig, dataset: str)
         warmup_steps=suite.warmup_steps if spec.warmup else 0,
         warmup_random=spec.warmup_random,
         protocol=spec.protocol,
+        seed_episodes=by_kind.seed_episodes,
         progress=sys.stderr.isatty(),
     )
     hidden = ",".join([str(suite.width)] * spec.layers)
@@ -74,8 +78,8 @@ def experiment_for(suite: Suite, spec: MethodSpec, env: EnvConfig, dataset: str)
         dataset=dataset,
         reference=dataset,
         seeds=suite.seeds,
-        method_config=(f"hidden={hidden}", *spec.method_config),
-        hparams=spec.hparams,
+        method_config=(f"hidden={hidden}", *spec.method_config, *by_kind.method_config),
+        hparams=(*spec.hparams, *by_kind.hparams),
     )
 
 
@@ -205,7 +209,9 @@ def main(argv: list[str] | None = None) -> int:
             if kind in suite.offline_kinds and not args.skip_offline_table:
                 jobs.append(("offline", offline_experiment(suite, env, ds_id)))
             if kind in suite.kinds:
-                jobs += [(spec.label, experiment_for(suite, spec, env, ds_id)) for spec in specs]
+                jobs += [
+                    (spec.label, experiment_for(suite, spec, env, ds_id, kind)) for spec in specs
+                ]
             for label, exp in jobs:
                 folder = root / "runs" / t.task / kind / label
                 if args.report_only and not _done(folder, exp):

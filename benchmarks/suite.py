@@ -9,6 +9,7 @@ are compared at equal budgets; the offline phase of IQL-direct and PEX is the sa
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 
@@ -26,6 +27,16 @@ class MethodSpec:
     warmup: bool = False  # collect the suite's warm-up steps before updating (as PEX's script
     # does for all its lines: every online line of a comparison starts updating at the same step)
     warmup_random: bool = False  # ... with uniform random actions (SAC from scratch)
+    by_kind: Callable[[str], KindSettings] | None = None  # settings that follow the dataset kind
+
+
+@dataclass(frozen=True)
+class KindSettings:
+    """What a line sets per dataset kind (ACA's per-kind configurations)."""
+
+    hparams: tuple[str, ...] = ()
+    method_config: tuple[str, ...] = ()
+    seed_episodes: int = 0
 
 
 # IQL-family locomotion settings (spec §1.3) with the IQL reward scaling. PEX uses them too, so it
@@ -33,6 +44,37 @@ class MethodSpec:
 # 10; a named deviation, see the README).
 IQL_HPARAMS = ("expectile=0.7", "inverse_temperature=3.0")
 IQL_CONFIG = ("reward_normalization=trajectory_range",)
+
+# FamO2O on locomotion: a PROJECT CHOICE (no official FamO2O+IQL locomotion configuration exists):
+# IQL's locomotion expectile and reward scaling, coefficient range [1, 5] around IQL's inverse
+# temperature 3; the official fine-tuning buffer (one buffer, dataset + online, uniform: "union").
+FAMO2O_HPARAMS = ("expectile=0.7", "beta_min=1.0", "beta_max=5.0")
+
+
+def aca_by_kind(alignment: bool) -> Callable[[str], KindSettings]:
+    """ACA's official per-kind settings (clip beta, w schedule, top-N seed episodes, target
+    entropy, policy) as suite options; `alignment=False` is the sac-direct comparison line."""
+
+    def settings(kind: str) -> KindSettings:
+        from jaxo2o.methods.aca import aca_preset
+
+        config, hp, top_n = aca_preset(kind, alignment=alignment)
+        return KindSettings(
+            hparams=options_of(hp),
+            method_config=(f"policy={config.policy}", f"alignment={alignment}")
+            + (f"reward_normalization={config.reward_normalization}",),
+            seed_episodes=top_n,
+        )
+
+    return settings
+
+
+def options_of(hp) -> tuple[str, ...]:
+    """A traced-hyperparameter pytree as "name=value" options (every field, exact floats)."""
+    import dataclasses
+
+    return tuple(f"{f.name}={float(getattr(hp, f.name))!r}" for f in dataclasses.fields(hp))
+
 
 METHODS: tuple[MethodSpec, ...] = (
     MethodSpec("iql-direct", "iql", "direct", IQL_HPARAMS, IQL_CONFIG, warmup=True),
@@ -50,6 +92,20 @@ METHODS: tuple[MethodSpec, ...] = (
         warmup=True,
     ),
     MethodSpec("sac-scratch", "sac", "scratch", offline=False, warmup=True, warmup_random=True),
+    # FamO2O against IQL with the same buffer (union) and budgets
+    MethodSpec("iql-union", "iql", "union", IQL_HPARAMS, IQL_CONFIG, warmup=True),
+    MethodSpec(
+        "famo2o",
+        "famo2o",
+        "union",
+        FAMO2O_HPARAMS,
+        ("reward_normalization=trajectory_range",),
+        warmup=True,
+    ),
+    # ACA against the same SAC+ML checkpoint fine-tuned without alignment (seeded buffer; updates
+    # begin once it holds a batch, as the official code)
+    MethodSpec("aca", "aca", "seeded", by_kind=aca_by_kind(True)),
+    MethodSpec("sac-direct", "aca", "seeded", by_kind=aca_by_kind(False)),
 )
 
 

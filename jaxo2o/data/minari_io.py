@@ -102,12 +102,16 @@ def validate_transitions(
     where: str,
     observation_size: int | None = None,
     action_size: int | None = None,
+    action_bound: float | None = 1.0,
 ) -> Transitions:
-    """Check and convert transitions for writing; raise DatasetError naming `where`.
+    """Check and convert flat transitions; raise DatasetError naming `where`. The one set of
+    rules for data the project writes and for data it reads (`read_dataset` assembles the
+    episodes, then calls this).
 
     Rules: every field has the same number of rows (> 0); observations and actions are 2-D with
-    the expected widths; values are finite; actions lie in [-1, 1]; the last row ends an
-    episode; inside an episode each row's next observation is the following row's observation.
+    the expected widths; values are finite; actions lie in [-action_bound, action_bound] (None:
+    any bound, for datasets recorded elsewhere); the last row ends an episode; inside an episode
+    each row's next observation is the following row's observation.
     """
     names = Transitions._fields
     arrays = [np.asarray(x) for x in t]
@@ -148,9 +152,12 @@ def validate_transitions(
                 f"{where}: {name} holds {int(bad.sum())} non-finite values (NaN or inf), "
                 f"first at row {row}"
             )
-    if np.any(np.abs(act) > 1.0):
-        row = int(np.argwhere(np.abs(act) > 1.0)[0][0])
-        raise DatasetError(f"{where}: actions must lie in [-1, 1], row {row} has {act[row]}")
+    if action_bound is not None and np.any(np.abs(act) > action_bound):
+        row = int(np.argwhere(np.abs(act) > action_bound)[0][0])
+        raise DatasetError(
+            f"{where}: actions must lie in [-{action_bound:g}, {action_bound:g}], row {row} has "
+            f"{act[row]}"
+        )
     for name, a in (("terminated", term), ("truncated", trunc)):
         if a.dtype != bool and not np.all((a == 0) | (a == 1)):
             raise DatasetError(f"{where}: {name} must be boolean (0/1)")
@@ -459,16 +466,6 @@ def read_dataset(
                 )
         obs = obs.reshape(n + 1, -1)
         act = act.reshape(n, -1)
-        if obs.shape[1] != d_obs or act.shape[1] != d_act:
-            raise DatasetError(
-                f"{where}: episode {i}: observation/action widths {obs.shape[1]}/{act.shape[1]} "
-                f"differ from the spaces' {d_obs}/{d_act}"
-            )
-        for name, a in (("observations", obs), ("actions", act), ("rewards", rew)):
-            if not np.all(np.isfinite(a)):
-                raise DatasetError(
-                    f"{where}: episode {i}: {name} hold non-finite values (NaN or inf)"
-                )
         term, trunc = term.astype(bool), trunc.astype(bool).copy()
         if np.any(term[:-1] | trunc[:-1]):
             step = int(np.flatnonzero(term[:-1] | trunc[:-1])[0])
@@ -496,6 +493,9 @@ def read_dataset(
             f"hold {sum(lengths)}"
         )
     t = Transitions(*(np.concatenate(parts[k], axis=0) for k in Transitions._fields))
+    # the same rules as for writing (widths, finite values, flags); the action bound is the
+    # writer's only, so datasets recorded elsewhere with other bounds still load
+    t = validate_transitions(t, where, d_obs, d_act, action_bound=None)
     lengths_arr = np.asarray(lengths, np.int64)
     project = meta.get(PROJECT_KEY) or {}
     ref_min = project.get("ref_min_score", meta.get("ref_min_score"))
