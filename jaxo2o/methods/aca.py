@@ -351,70 +351,26 @@ class ACAConfig:
         )
 
 
+_PRESET_FIELDS = (
+    "clip_beta", "w0", "w_k", "w_min", "top_n", "target_entropy_per_dim", "policy",
+    "reward_normalization",
+)  # fmt: skip
+# configs/online/*.yaml and configs/offline/*.yaml of the official code (spec B.4). The maze
+# reward shift applies in both phases (a deviation: the official offline run had no shift).
+# fmt: off
 ACA_PRESETS: dict[str, dict[str, Any]] = {
-    # configs/online/*.yaml and configs/offline/*.yaml of the official code (spec B.4)
-    "random": {
-        "clip_beta": 7.0,
-        "w0": 1.0,
-        "w_k": 10.0,
-        "w_min": 0.0,
-        "top_n": 0,
-        "target_entropy_per_dim": -1.0,
-        "policy": "squashed",
-        "reward_normalization": "none",
-    },
-    "medium": {
-        "clip_beta": 7.0,
-        "w0": 1.0,
-        "w_k": 40.0,
-        "w_min": 0.5,
-        "top_n": 0,
-        "target_entropy_per_dim": -1.0,
-        "policy": "squashed",
-        "reward_normalization": "none",
-    },
-    "medium-replay": {
-        "clip_beta": 7.0,
-        "w0": 1.0,
-        "w_k": 40.0,
-        "w_min": 0.5,
-        "top_n": 50,
-        "target_entropy_per_dim": -1.0,
-        "policy": "squashed",
-        "reward_normalization": "none",
-    },
-    "medium-expert": {
-        "clip_beta": 15.0,
-        "w0": 1.0,
-        "w_k": 100.0,
-        "w_min": 1.0,
-        "top_n": 50,
-        "target_entropy_per_dim": -1.0,
-        "policy": "squashed",
-        "reward_normalization": "none",
-    },
-    "expert": {
-        "clip_beta": 15.0,
-        "w0": 1.0,
-        "w_k": 100.0,
-        "w_min": 1.0,
-        "top_n": 50,
-        "target_entropy_per_dim": -1.0,
-        "policy": "squashed",
-        "reward_normalization": "none",
-    },
-    "maze": {
-        "clip_beta": 3.0,
-        "w0": 1.0,
-        "w_k": 200.0,
-        "w_min": 0.5,
-        "top_n": 0,
-        "target_entropy_per_dim": -0.5,
-        "policy": "maze",
-        # both phases (deviation: the official offline run had no reward shift)
-        "reward_normalization": "minus_one",
-    },
+    kind: dict(zip(_PRESET_FIELDS, row, strict=True))
+    for kind, row in {
+        #                 beta  w0   K      w_min top_n H/dim policy      rewards
+        "random":        (7.0,  1.0, 10.0,  0.0,  0,    -1.0, "squashed", "none"),
+        "medium":        (7.0,  1.0, 40.0,  0.5,  0,    -1.0, "squashed", "none"),
+        "medium-replay": (7.0,  1.0, 40.0,  0.5,  50,   -1.0, "squashed", "none"),
+        "medium-expert": (15.0, 1.0, 100.0, 1.0,  50,   -1.0, "squashed", "none"),
+        "expert":        (15.0, 1.0, 100.0, 1.0,  50,   -1.0, "squashed", "none"),
+        "maze":          (3.0,  1.0, 200.0, 0.5,  0,    -0.5, "maze",     "minus_one"),
+    }.items()
 }
+# fmt: on
 _PRESET_HPARAMS = ("clip_beta", "w0", "w_k", "w_min", "target_entropy_per_dim")
 
 
@@ -533,6 +489,25 @@ class ACA(Method):
         return net_step(critic, grads, optax.adam(hp.critic_lr)), loss, q_mean
 
     # -- offline: SAC+ML
+    def sac_ml_actor_loss(
+        self,
+        actor_params: Any,
+        critic_params: Any,
+        batch: Transitions,
+        key: jax.Array,
+        alpha: jax.Array,
+        hp: ACAHParams,
+    ) -> tuple[jax.Array, tuple[jax.Array, jax.Array, jax.Array]]:
+        """`ml_actor_loss` with a~ ~ pi(s) drawn from `key` and q = min_k Q_k(s, a~).
+        Returns (loss, (log pi(a~|s), lambda, log pi(a_D|s)))."""
+        kind = self.config.policy
+        loc, log_std = self.policy(actor_params, batch.obs)
+        a, logp = policy_sample(kind, key, loc, log_std)
+        q = jnp.min(self.q(critic_params, batch.obs, a), axis=0)
+        logp_data = policy_log_prob(kind, loc, log_std, batch.action)
+        loss, lam = ml_actor_loss(logp, q, logp_data, alpha, hp.ml_alpha)
+        return loss, (logp, lam, logp_data)
+
     def _offline_update(
         self, state: ACAOfflineState, batch: Transitions, key: jax.Array, hp: ACAHParams
     ) -> tuple[ACAOfflineState, Metrics]:
@@ -568,17 +543,9 @@ class ACA(Method):
         baseline = net_step(state.baseline, z_grads, optax.adam(hp.baseline_lr))
 
         # 4. actor: SAC against the updated critic, scaled by lambda, plus the likelihood term
-        def actor_loss(params):
-            loc, log_std = self.policy(params, batch.obs)
-            a, logp = policy_sample(kind, k_pi, loc, log_std)
-            q = jnp.min(self.q(critic.params, batch.obs, a), axis=0)
-            logp_d = policy_log_prob(kind, loc, log_std, batch.action)
-            loss, lam = ml_actor_loss(logp, q, logp_d, alpha, hp.ml_alpha)
-            return loss, (logp, lam, logp_d)
-
-        (a_loss, (logp, lam, logp_d)), a_grads = jax.value_and_grad(actor_loss, has_aux=True)(
-            actor_params
-        )
+        (a_loss, (logp, lam, logp_d)), a_grads = jax.value_and_grad(
+            self.sac_ml_actor_loss, has_aux=True
+        )(actor_params, critic.params, batch, k_pi, alpha, hp)
         actor = net_step(state.actor, a_grads, optax.adam(hp.actor_lr))
 
         # 5. target
@@ -634,6 +601,17 @@ class ACA(Method):
         floor = clip_floor(kind, ref_loc, ref_log_std, hp.clip_beta)
         logp0 = policy_log_prob(kind, ref_loc, ref_log_std, action)
         return soft_clip(logp0, floor), logp0, floor
+
+    def aligned_q(
+        self, state: ACAOnlineState, obs: jax.Array, action: jax.Array, hp: ACAHParams
+    ) -> jax.Array:
+        """The online critic of each member, shape (n, batch): R_k(s, a) + w c(log pi0(a|s)) for
+        ACA, Q_k(s, a) for sac-direct. (The update computes the same terms piece by piece.)"""
+        q = self.q(state.critic.params, obs, action)
+        if not self.config.alignment:
+            return q
+        ref = self.policy(state.reference_actor, obs)
+        return q + state.w * self.aligned_term(*ref, action, hp)[0]
 
     def _online_update(
         self, state: ACAOnlineState, batch: Transitions, key: jax.Array, hp: ACAHParams
