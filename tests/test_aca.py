@@ -598,7 +598,7 @@ def test_trainer_run_on_point(policy, alignment):
         offline_eval_every=20,
         online_steps=60,
         online_eval_every=30,
-        warmup_steps=batch + 1,
+        warmup_steps=batch,  # iteration i holds i + 1 rows: updates once > batch
         batch_size=batch,
         protocol="direct",
         offline_fraction=0.0,

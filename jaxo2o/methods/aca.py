@@ -71,8 +71,11 @@ is the only difference. The official code has no direct fine-tuning script; this
 branches is shared, and a comparison needs both lines to share the offline checkpoint code.
 
 Run-level parts (wired by the loop, not here):
-- updates begin once the buffer holds more than one batch (d3rlpy's `len(buffer) > batch_size`);
-  w decays per update, not per environment step;
+- updates begin once the buffer holds more than one batch (d3rlpy's `len(buffer) > batch_size`):
+  in `core.loop`, where iteration i inserts its transition before updating, that is
+  `warmup_steps = batch_size` for an empty buffer (warmup_random=False) and 0 for a seeded one
+  (d3rlpy's buffer lags one step, so its first update comes one step later); w decays per update,
+  not per environment step;
 - the online buffer is seeded with the `top_n` complete offline episodes of highest raw return
   (`jaxo2o.data.dataset.top_return_episodes`; 50 for medium-replay, medium-expert and expert, 0
   otherwise); online transitions are added to the same buffer, sampled uniformly (no mixing ratio);
