@@ -328,11 +328,9 @@ class ACAConfig:
                 raise ConfigError(f"aca.{field}: {msg}")
 
         require(
-            isinstance(self.hidden, tuple)
-            and len(self.hidden) > 0
-            and all(isinstance(h, int) and h > 0 for h in self.hidden),
+            len(self.hidden) > 0 and all(isinstance(h, int) and h > 0 for h in self.hidden),
             "hidden",
-            f"must be a tuple of positive integer widths, got {self.hidden!r}",
+            f"must be positive integer widths, got {self.hidden!r}",
         )
         require(
             isinstance(self.n_critics, int) and self.n_critics >= 1,
