@@ -48,3 +48,8 @@ def tanh_gaussian_log_prob(
     a = jnp.clip(action, -1.0 + eps, 1.0 - eps)
     u = jnp.arctanh(a)
     return gaussian_log_prob(mean, log_std, u) - jnp.sum(_log1m_tanh_sq(u), axis=-1)
+
+
+def tanh_gaussian_log_prob_raw(mean: jax.Array, log_std: jax.Array, u: jax.Array) -> jax.Array:
+    """Log-probability of a = tanh(u) under the squashed Gaussian, given the pre-tanh value u."""
+    return gaussian_log_prob(mean, log_std, u) - jnp.sum(_log1m_tanh_sq(u), axis=-1)

@@ -114,3 +114,26 @@ def trajectory_return_range(ds: OfflineDataset) -> tuple[float, float]:
     if r.size == 0:
         raise DatasetError(f"{ds.path or ds.dataset_id}: the dataset has no episodes")
     return float(r.min()), float(r.max())
+
+
+def top_return_episodes(transitions: Transitions, n: int) -> Transitions:
+    """The `n` complete episodes with the highest raw undiscounted return, in dataset order.
+
+    Episodes end at rows that terminate or truncate; an unfinished tail (rows after the last end)
+    is not a complete episode and is never chosen. Returns are float64 sums of the rewards as
+    stored (before any reward normalization). Ties go to the earlier episode. `n` larger than the
+    number of complete episodes gives all of them; `n = 0` gives zero rows. ACA seeds its online
+    buffer with these (the official `buffer_init`, top 50 for medium-replay/-expert and expert).
+    """
+    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 0:
+        raise ValueError(f"top_return_episodes: n must be an integer >= 0, got {n!r}")
+    t = Transitions(*(np.asarray(x) for x in transitions))
+    ends = np.flatnonzero(episode_ends(t))
+    if n == 0 or ends.size == 0:
+        return Transitions(*(x[:0] for x in t))
+    starts = np.concatenate([[0], ends[:-1] + 1])
+    returns = np.add.reduceat(np.asarray(t.reward, np.float64)[: ends[-1] + 1], starts)
+    order = np.lexsort((np.arange(returns.size), -returns))  # highest first, then dataset order
+    chosen = np.sort(order[:n])
+    rows = np.concatenate([np.arange(starts[i], ends[i] + 1) for i in chosen])
+    return Transitions(*(x[rows] for x in t))

@@ -1,0 +1,740 @@
+"""ACA, actor-critic alignment (Yu & Zhang, ICML 2023), and its comparison line "sac-direct".
+
+Checked against the official code (ZishunYu/ACA on d3rlpy 1.1.0; spec `famo2o_aca_official_code.md`
+part B). One class serves both lines: the static `ACAConfig.alignment` chooses between them.
+
+Networks (widths `hidden`, `n_critics` members per ensemble, orthogonal initialisation):
+- policy pi, per domain (`ACAConfig.policy`):
+  - "squashed" (locomotion): SAC's tanh-squashed Gaussian, state-dependent log-std clamped to
+    [-20, 2]; a = tanh(u), u ~ N(mu(s), sigma(s)); log pi(a|s) of a given action uses
+    atanh(clamp(a, +-0.999999)) (d3rlpy's `log_prob`).
+  - "maze" (AntMaze-style): a Gaussian N(tanh mu(s), sigma) with a state-independent
+    log sigma = -5 + 5 sigmoid(p), p initialised to 0 (log sigma starts at -2.5); samples are
+    clamped to [-1, 1] and scored under the unsquashed Gaussian at the clamped value (no Jacobian).
+  The greedy action is tanh(mu(s)) for both.
+- critics Q_k(s, a), k = 1..n, on concat(s, a) (the observation columns are the first obs_size rows
+  of the first kernel), with Polyak targets;
+- baselines Z_k(s), k = 1..n, on s (offline only);
+- log alpha, initialised to 0 (alpha = 1).
+
+Offline phase, SAC+ML (`update(online=False)`), in the official order
+temperature -> critic -> Z -> actor -> target:
+1. temperature: L = log alpha * (H - H_target), H = -mean log pi(a~|s) with a~ ~ pi(s) (no
+   gradient), H_target = target_entropy_per_dim * dim(A). Like the official code, it is *log alpha*
+   that multiplies (`sac.py` multiplies alpha); the new alpha is used by every later step;
+2. critic: y = r + gamma mask [min_k Qbar_k(s', a') - alpha log pi(a'|s')], a' ~ pi(s'),
+   L = sum_k mean((Q_k(s, a) - y)^2);
+3. Z: y_Z = r + gamma mask [log pi(a''|s') + min_k Z_k(s') - alpha log pi(a''|s')] with a second
+   draw a'' ~ pi(s') (as the official code), no target network and no gradient through y_Z;
+   L_Z = sum_k mean((log pi(a|s) + Z_k(s) - y_Z)^2), log pi(a|s) detached;
+4. actor: a~ ~ pi(s) (reparameterised), q = min_k Q_k(s, a~) with the critic just updated,
+   lambda = ml_alpha / mean|q| (detached, ml_alpha = 30),
+   L = lambda mean(alpha log pi(a~|s) - q) - mean(log pi(a_D|s)). No gradient clipping offline;
+5. target: Qbar <- (1 - tau) Qbar + tau Q.
+
+The switch (`to_online`, from `ACAOfflineState` to `ACAOnlineState`), alignment on:
+- pi0 = the offline policy's parameters, frozen (in no optimizer); the online actor starts from the
+  same weights;
+- R_k is built from Z_k: the same hidden layers and head, the first layer's observation columns
+  copied from Z_k and its ACTION columns ZERO, so R_k(s, a) = Z_k(s) exactly; the target R is a hard
+  copy of R. The offline Q weights are discarded;
+- log alpha is reset to 0 (alpha = 1);
+- the offline Adam states of the actor, the critic (now R's: the same shapes as Q's) and the
+  temperature carry over. This is faithful to the official code, whose `load_model` restores every
+  optimizer before R is overwritten in place. Z's optimizer state is dropped: Z is frozen online;
+- w = w0 and an update counter at 0.
+The reparameterised critic is Q(s, a) = R_k(s, a) + w c(log pi0(a|s)) with the soft lower clip
+c(x) = softplus(x - m(s)) + m(s), m(s) = min(log pi0(mu - beta sigma|s), log pi0(mu + beta sigma|s))
+computed without gradient. For the squashed policy mu and sigma are pre-tanh, every dimension is
+shifted together and the value is the squashed distribution's log-density at tanh(mu +- beta sigma)
+(tanh correction included); for the maze policy m is state-independent,
+-d beta^2 / 2 - sum_d log sigma_d - (d / 2) log 2 pi.
+
+Online phase (`update(online=True)`), order temperature -> critic -> actor -> target -> w:
+1. temperature: as offline;
+2. critic: y = r + gamma mask [min_k Rbar_k(s', a') + w c(log pi0(a'|s')) - alpha log pi(a'|s')],
+   a' ~ pi(s'); L = sum_k mean((R_k(s, a) + w c(log pi0(a|s)) - y)^2); the c-terms are constants;
+3. actor: L = mean(alpha log pi(a~|s) - [min_k R_k(s, a~) + w c(log pi0(a~|s))]) with R just updated
+   and the gradient flowing through c (through a~); the actor gradient is clipped to global norm
+   `actor_grad_clip` (0.25; torch's `clip_grad_norm_`: scale by clip / (norm + 1e-6) when below 1);
+4. target: Rbar <- (1 - tau) Rbar + tau R;
+5. w <- max(w - w0 / (K 1000), w_min) (`interpolation_weight`). The state keeps the update count and
+   w is computed from it in closed form in float32 (the official code subtracts repeatedly in
+   float64): the same values up to rounding. The update uses the w before its decrement.
+Z is frozen and there is no ML term online.
+
+sac-direct (`ACAConfig(alignment=False)`): the same SAC+ML offline phase; `to_online` keeps the
+offline Q and its target, resets log alpha to 0 and keeps every Adam state; online, plain SAC losses
+(no ML term, no Z, no c-term) in the same order with the same actor gradient clip, so the alignment
+is the only difference. The official code has no direct fine-tuning script; this definition is ours
+(spec C13). It is a configuration of this method, not a second registered name: everything but three
+branches is shared, and a comparison needs both lines to share the offline checkpoint code.
+
+Run-level parts (wired by the loop, not here):
+- updates begin once the buffer holds more than one batch (d3rlpy's `len(buffer) > batch_size`):
+  in `core.loop`, where iteration i inserts its transition before updating, that is
+  `warmup_steps = batch_size` for an empty buffer (warmup_random=False) and 0 for a seeded one
+  (d3rlpy's buffer lags one step, so its first update comes one step later); w decays per update,
+  not per environment step;
+- the online buffer is seeded with the `top_n` complete offline episodes of highest raw return
+  (`jaxo2o.data.dataset.top_return_episodes`; 50 for medium-replay, medium-expert and expert, 0
+  otherwise); online transitions are added to the same buffer, sampled uniformly (no mixing ratio);
+- the maze preset shifts rewards by -1 (`reward_normalization="minus_one"`).
+
+Deliberate deviations from the official code:
+- transitions are stored in the standard way (s, a, r, s', terminated, truncated): d3rlpy 1.1.0's
+  online buffer flags the penultimate transition of a terminated episode as terminal too (an
+  off-by-one) and drops the last transition of a timed-out episode; neither is copied;
+- the maze preset's reward shift r - 1 applies in both phases: the official offline script had no
+  reward scaler (Z fitted on 0/1 rewards, R on -1/0), and its online scaler does not exist in the
+  pinned d3rlpy;
+- the project's network conventions: orthogonal initialisation instead of PyTorch's default, and the
+  squashed policy's mean and log-std in one output layer (d3rlpy has two heads; same function
+  class);
+- the top-N ranking breaks ties by dataset order, and its episodes are the project's (every row
+  kept, timeouts included), not d3rlpy's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import flax.linen as nn
+import flax.struct
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from jaxo2o.config import ConfigError, validate_hparams
+from jaxo2o.core.distributions import (
+    gaussian_log_prob,
+    gaussian_sample,
+    tanh_gaussian_log_prob,
+    tanh_gaussian_log_prob_raw,
+    tanh_gaussian_sample,
+)
+from jaxo2o.core.flops import Pass
+from jaxo2o.core.losses import ensemble_mse, td_target
+from jaxo2o.core.method import REWARD_NORMALIZATIONS, Method
+from jaxo2o.core.networks import MLP, CriticEnsemble, TanhGaussianPolicy, ValueNet, orthogonal
+from jaxo2o.core.optim import NetState, net_init, net_step, polyak
+from jaxo2o.core.transitions import Transitions
+
+Metrics = dict[str, jax.Array]
+
+POLICIES = ("squashed", "maze")
+SQUASHED_ACTION_EPS = 1e-6  # log pi(a|s) of a given action: atanh(clamp(a, +-0.999999))
+MAZE_LOG_STD_MIN, MAZE_LOG_STD_MAX = -5.0, 0.0
+GRAD_CLIP_EPS = 1e-6  # torch.nn.utils.clip_grad_norm_: scale = max_norm / (norm + 1e-6)
+UPDATES_PER_K = 1000.0  # w falls by w0 / (K * 1000) per update (the official "steps per epoch")
+
+
+# ------------------------------------------------------------------ pure pieces
+def interpolation_weight(
+    n_updates: jax.Array, w0: jax.Array, k: jax.Array, w_min: jax.Array
+) -> jax.Array:
+    """w after `n_updates` updates: max(w0 - n w0 / (K 1000), w_min)."""
+    n = jnp.asarray(n_updates, jnp.float32)
+    return jnp.maximum(w0 - n * (w0 / (k * UPDATES_PER_K)), w_min)
+
+
+def soft_clip(x: jax.Array, floor: jax.Array) -> jax.Array:
+    """c(x) = softplus(x - m) + m: a soft lower bound at m, none above; dc/dx = sigmoid(x - m)."""
+    return jax.nn.softplus(x - floor) + floor
+
+
+def clip_grad_norm(grads: Any, max_norm: jax.Array) -> tuple[Any, jax.Array]:
+    """torch's `clip_grad_norm_`: scale every gradient by min(1, max_norm / (norm + 1e-6)), where
+    norm is the global L2 norm. Returns (clipped gradients, norm before clipping)."""
+    norm = optax.global_norm(grads)
+    scale = jnp.minimum(1.0, max_norm / (norm + GRAD_CLIP_EPS))
+    return jax.tree.map(lambda g: g * scale, grads), norm
+
+
+def log_temperature_loss(
+    log_alpha: jax.Array, log_prob: jax.Array, target_entropy: jax.Array
+) -> jax.Array:
+    """The official temperature loss: log alpha * (H - H_target), H = -mean log pi (no gradient)."""
+    entropy = -jax.lax.stop_gradient(jnp.mean(log_prob))
+    return log_alpha * (entropy - target_entropy)
+
+
+def ml_actor_loss(
+    log_prob_pi: jax.Array,
+    q_pi: jax.Array,
+    log_prob_data: jax.Array,
+    alpha: jax.Array,
+    ml_alpha: jax.Array,
+) -> tuple[jax.Array, jax.Array]:
+    """SAC+ML: lambda mean(alpha log pi(a~|s) - q) - mean(log pi(a_D|s)), lambda = ml_alpha /
+    mean|q| detached. Returns (loss, lambda)."""
+    lam = jax.lax.stop_gradient(ml_alpha / jnp.mean(jnp.abs(q_pi)))
+    return lam * jnp.mean(alpha * log_prob_pi - q_pi) - jnp.mean(log_prob_data), lam
+
+
+# ------------------------------------------------------------------ the two policies
+class MazePolicy(nn.Module):
+    """N(tanh mu(s), sigma): log sigma = min + (max - min) sigmoid(p), p a state-independent
+    parameter initialised to 0 (d3rlpy's `use_std_parameter`)."""
+
+    action_size: int
+    hidden: tuple[int, ...] = (256, 256)
+
+    @nn.compact
+    def __call__(self, obs: jax.Array) -> tuple[jax.Array, jax.Array]:
+        h = MLP(self.hidden)(obs)
+        mean = jnp.tanh(nn.Dense(self.action_size, kernel_init=orthogonal(1.0))(h))
+        p = self.param("log_std_param", nn.initializers.zeros, (self.action_size,))
+        log_std = MAZE_LOG_STD_MIN + (MAZE_LOG_STD_MAX - MAZE_LOG_STD_MIN) * jax.nn.sigmoid(p)
+        return mean, jnp.broadcast_to(log_std, mean.shape)
+
+
+def policy_sample(
+    kind: str, key: jax.Array, loc: jax.Array, log_std: jax.Array
+) -> tuple[jax.Array, jax.Array]:
+    """(action, log pi(action|s)), reparameterised. `loc`: pre-tanh mean (squashed) or the
+    tanh-bounded mean (maze)."""
+    if kind == "squashed":
+        return tanh_gaussian_sample(key, loc, log_std)
+    a = jnp.clip(gaussian_sample(key, loc, log_std), -1.0, 1.0)
+    return a, gaussian_log_prob(loc, log_std, a)
+
+
+def policy_log_prob(kind: str, loc: jax.Array, log_std: jax.Array, action: jax.Array) -> jax.Array:
+    """log pi(action|s) of a given action."""
+    if kind == "squashed":
+        return tanh_gaussian_log_prob(loc, log_std, action, SQUASHED_ACTION_EPS)
+    return gaussian_log_prob(loc, log_std, action)
+
+
+def clip_floor(kind: str, loc: jax.Array, log_std: jax.Array, beta: jax.Array) -> jax.Array:
+    """m(s) = min(log pi0(mu - beta sigma|s), log pi0(mu + beta sigma|s)), without gradient.
+
+    Squashed: mu, sigma pre-tanh, the squashed log-density at tanh(mu +- beta sigma). Maze: the
+    Gaussian log-density at tanh mu +- beta sigma (both sides equal; state-independent)."""
+    loc, log_std = jax.lax.stop_gradient(loc), jax.lax.stop_gradient(log_std)
+    shift = beta * jnp.exp(log_std)
+    if kind == "squashed":
+        lo = tanh_gaussian_log_prob_raw(loc, log_std, loc - shift)
+        hi = tanh_gaussian_log_prob_raw(loc, log_std, loc + shift)
+    else:
+        lo = gaussian_log_prob(loc, log_std, loc - shift)
+        hi = gaussian_log_prob(loc, log_std, loc + shift)
+    return jnp.minimum(lo, hi)
+
+
+def greedy_action(kind: str, loc: jax.Array) -> jax.Array:
+    """tanh(mu(s)) for both policies."""
+    return jnp.tanh(loc) if kind == "squashed" else loc
+
+
+# ------------------------------------------------------------------ baselines Z and R from Z
+class ValueEnsemble(nn.Module):
+    """`n` independent V(s) networks in one vmapped call; output shape (n, batch)."""
+
+    hidden: tuple[int, ...] = (256, 256)
+    n: int = 2
+
+    @nn.compact
+    def __call__(self, obs: jax.Array) -> jax.Array:
+        ens = nn.vmap(
+            ValueNet,
+            variable_axes={"params": 0},
+            split_rngs={"params": True},
+            in_axes=None,
+            out_axes=0,
+            axis_size=self.n,
+        )
+        return ens(self.hidden)(obs)
+
+
+def critic_from_baseline(baseline_params: Any, act_size: int) -> Any:
+    """R's parameters (a `CriticEnsemble` tree) from Z's: every layer copied, the first kernel's
+    action rows (after the observation rows) set to zero, so R_k(s, a) = Z_k(s)."""
+    mlp = baseline_params["VmapValueNet_0"]["MLP_0"]
+    first = mlp["Dense_0"]
+    n, _, width = first["kernel"].shape
+    kernel = jnp.concatenate([first["kernel"], jnp.zeros((n, act_size, width))], axis=1)
+    return {
+        "VmapCritic_0": {"MLP_0": {**mlp, "Dense_0": {"bias": first["bias"], "kernel": kernel}}}
+    }
+
+
+# ------------------------------------------------------------------ hyperparameters and config
+@flax.struct.dataclass
+class ACAHParams:
+    """Traced: a sweep may vmap over any of these. Defaults: the medium preset."""
+
+    actor_lr: jnp.ndarray = 3e-4
+    critic_lr: jnp.ndarray = 3e-4
+    alpha_lr: jnp.ndarray = 3e-4
+    baseline_lr: jnp.ndarray = 3e-4
+    discount: jnp.ndarray = 0.99
+    tau: jnp.ndarray = 0.005
+    ml_alpha: jnp.ndarray = 30.0  # lambda = ml_alpha / mean|Q| of the offline actor loss
+    target_entropy_per_dim: jnp.ndarray = -1.0  # H_target = this * dim(A)
+    clip_beta: jnp.ndarray = 7.0  # beta of the soft clip's floor m(s)
+    w0: jnp.ndarray = 1.0  # interpolation schedule (w0, K, w_min)
+    w_k: jnp.ndarray = 40.0
+    w_min: jnp.ndarray = 0.5
+    actor_grad_clip: jnp.ndarray = 0.25  # online actor gradient global-norm clip
+
+
+def validate_aca_hparams(hp: ACAHParams) -> ACAHParams:
+    """Raise ConfigError naming the first out-of-range field (grids: every value is checked)."""
+    validate_hparams(
+        hp,
+        "aca",
+        positive=(
+            "actor_lr",
+            "critic_lr",
+            "alpha_lr",
+            "baseline_lr",
+            "w0",
+            "w_k",
+            "actor_grad_clip",
+        ),
+        nonnegative=("ml_alpha", "clip_beta", "w_min"),
+        unit_interval=("discount", "tau"),
+    )
+    ent = hp.target_entropy_per_dim
+    if not isinstance(ent, jax.core.Tracer) and not np.all(np.isfinite(np.asarray(ent))):
+        raise ConfigError(f"aca.target_entropy_per_dim: must be finite, got {np.asarray(ent)}")
+    w0, w_min = hp.w0, hp.w_min
+    if not isinstance(w0, jax.core.Tracer) and not isinstance(w_min, jax.core.Tracer):
+        w0, w_min = np.broadcast_arrays(np.asarray(w0, np.float64), np.asarray(w_min, np.float64))
+        bad = w_min > w0
+        if np.any(bad):
+            lo, hi = float(w_min[bad][0]), float(w0[bad][0])
+            raise ConfigError(f"aca.w_min: must be <= aca.w0, got w_min {lo:.6g} > w0 {hi:.6g}")
+    return hp
+
+
+@dataclass(frozen=True)
+class ACAConfig:
+    """Static: shapes, the policy family and the line (ACA or sac-direct)."""
+
+    hidden: tuple[int, ...] = (256, 256)
+    n_critics: int = 2  # also the number of baselines Z_k (official: as many as critics)
+    policy: str = "squashed"
+    alignment: bool = True  # False: sac-direct (plain SAC fine-tuning of the offline Q)
+    reward_normalization: str = "none"
+
+    def __post_init__(self):
+        def require(cond: bool, field: str, msg: str) -> None:
+            if not cond:
+                raise ConfigError(f"aca.{field}: {msg}")
+
+        require(
+            len(self.hidden) > 0 and all(isinstance(h, int) and h > 0 for h in self.hidden),
+            "hidden",
+            f"must be positive integer widths, got {self.hidden!r}",
+        )
+        require(
+            isinstance(self.n_critics, int) and self.n_critics >= 1,
+            "n_critics",
+            f"must be an integer >= 1, got {self.n_critics!r}",
+        )
+        require(
+            self.policy in POLICIES, "policy", f"unknown {self.policy!r}; choose one of {POLICIES}"
+        )
+        require(
+            isinstance(self.alignment, bool),
+            "alignment",
+            f"must be True or False, got {self.alignment!r}",
+        )
+        require(
+            self.reward_normalization in REWARD_NORMALIZATIONS,
+            "reward_normalization",
+            f"unknown {self.reward_normalization!r}; choose one of {REWARD_NORMALIZATIONS}",
+        )
+
+
+_PRESET_FIELDS = (
+    "clip_beta", "w0", "w_k", "w_min", "top_n", "target_entropy_per_dim", "policy",
+    "reward_normalization",
+)  # fmt: skip
+# configs/online/*.yaml and configs/offline/*.yaml of the official code (spec B.4). The maze
+# reward shift applies in both phases (a deviation: the official offline run had no shift).
+# fmt: off
+ACA_PRESETS: dict[str, dict[str, Any]] = {
+    kind: dict(zip(_PRESET_FIELDS, row, strict=True))
+    for kind, row in {
+        #                 beta  w0   K      w_min top_n H/dim policy      rewards
+        "random":        (7.0,  1.0, 10.0,  0.0,  0,    -1.0, "squashed", "none"),
+        "medium":        (7.0,  1.0, 40.0,  0.5,  0,    -1.0, "squashed", "none"),
+        "medium-replay": (7.0,  1.0, 40.0,  0.5,  50,   -1.0, "squashed", "none"),
+        "medium-expert": (15.0, 1.0, 100.0, 1.0,  50,   -1.0, "squashed", "none"),
+        "expert":        (15.0, 1.0, 100.0, 1.0,  50,   -1.0, "squashed", "none"),
+        "maze":          (3.0,  1.0, 200.0, 0.5,  0,    -0.5, "maze",     "minus_one"),
+    }.items()
+}
+# fmt: on
+_PRESET_HPARAMS = ("clip_beta", "w0", "w_k", "w_min", "target_entropy_per_dim")
+
+
+def aca_preset(
+    kind: str, alignment: bool = True, **config_overrides: Any
+) -> tuple[ACAConfig, ACAHParams, int]:
+    """(config, hparams, top_n) of a dataset kind's official settings; `alignment=False` gives
+    sac-direct with the same settings. `config_overrides` replace config fields (e.g. hidden)."""
+    if kind not in ACA_PRESETS:
+        raise ConfigError(f"aca.kind: unknown {kind!r}; choose one of {tuple(ACA_PRESETS)}")
+    p = ACA_PRESETS[kind]
+    fields = {"policy": p["policy"], "reward_normalization": p["reward_normalization"]}
+    config = ACAConfig(**(fields | {"alignment": alignment} | config_overrides))
+    hp = ACA(config).default_hparams(**{k: p[k] for k in _PRESET_HPARAMS})
+    return config, hp, int(p["top_n"])
+
+
+# ------------------------------------------------------------------ states
+class ACAOfflineState(NamedTuple):
+    actor: NetState
+    critic: NetState  # Q_k
+    target_critic: Any
+    baseline: NetState  # Z_k
+    log_alpha: NetState
+
+
+class ACAOnlineState(NamedTuple):
+    reference_actor: Any  # pi0's parameters: frozen, in no optimizer
+    actor: NetState
+    critic: NetState  # R_k (ACA) or the offline Q_k (sac-direct)
+    target_critic: Any
+    log_alpha: NetState
+    w: jax.Array  # the interpolation weight the next update uses (sac-direct: 0, unused)
+    updates: jax.Array  # online updates done (int32)
+
+
+# ------------------------------------------------------------------ the method
+class ACA(Method):
+    name = "aca"
+    Config = ACAConfig
+    HParams = ACAHParams
+
+    def __init__(self, config: ACAConfig | None = None):
+        super().__init__(config)
+        c = self.config
+        self._critic = CriticEnsemble(c.hidden, c.n_critics)
+        self._baseline = ValueEnsemble(c.hidden, c.n_critics)
+
+    def validate(self, hp: ACAHParams) -> ACAHParams:
+        return validate_aca_hparams(hp)
+
+    # -- networks as plain functions
+    def _actor(self, act_size: int) -> nn.Module:
+        if self.config.policy == "squashed":
+            return TanhGaussianPolicy(act_size, self.config.hidden)
+        return MazePolicy(act_size, self.config.hidden)
+
+    def _act_size(self, actor_params: Any) -> int:
+        if self.config.policy == "squashed":
+            return int(actor_params["Dense_0"]["bias"].shape[-1]) // 2
+        return int(actor_params["log_std_param"].shape[-1])
+
+    def policy(self, actor_params: Any, obs: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """(loc, log_std): the pre-tanh mean (squashed) or tanh mu(s) (maze), and the log-std."""
+        module = self._actor(self._act_size(actor_params))
+        return module.apply({"params": actor_params}, obs)
+
+    def q(self, critic_params: Any, obs: jax.Array, action: jax.Array) -> jax.Array:
+        """Q_k(s, a) (or R_k online), shape (n, batch)."""
+        return self._critic.apply({"params": critic_params}, obs, action)
+
+    def z(self, baseline_params: Any, obs: jax.Array) -> jax.Array:
+        """Z_k(s), shape (n, batch)."""
+        return self._baseline.apply({"params": baseline_params}, obs)
+
+    def init(self, key: jax.Array, obs_size: int, act_size: int, hp: ACAHParams) -> ACAOfflineState:
+        k_a, k_c, k_z = jax.random.split(key, 3)
+        obs, act = jnp.zeros((1, obs_size)), jnp.zeros((1, act_size))
+        actor_params = self._actor(act_size).init(k_a, obs)["params"]
+        critic_params = self._critic.init(k_c, obs, act)["params"]
+        baseline_params = self._baseline.init(k_z, obs)["params"]
+        return ACAOfflineState(
+            actor=net_init(actor_params, optax.adam(hp.actor_lr)),
+            critic=net_init(critic_params, optax.adam(hp.critic_lr)),
+            target_critic=critic_params,
+            baseline=net_init(baseline_params, optax.adam(hp.baseline_lr)),
+            log_alpha=net_init(jnp.zeros((), jnp.float32), optax.adam(hp.alpha_lr)),
+        )
+
+    # -- shared sub-steps
+    def temperature_step(
+        self, log_alpha: NetState, log_prob: jax.Array, act_size: int, hp: ACAHParams
+    ) -> tuple[NetState, jax.Array]:
+        target_entropy = hp.target_entropy_per_dim * act_size
+        loss, grad = jax.value_and_grad(log_temperature_loss)(
+            log_alpha.params, log_prob, target_entropy
+        )
+        return net_step(log_alpha, grad, optax.adam(hp.alpha_lr)), loss
+
+    def critic_step(
+        self,
+        critic: NetState,
+        batch: Transitions,
+        target: jax.Array,
+        hp: ACAHParams,
+        offset: jax.Array | float = 0.0,
+    ) -> tuple[NetState, jax.Array, jax.Array]:
+        """sum_k mean((Q_k(s, a) + offset - y)^2); `offset` (the w c-term) is a constant."""
+        offset = jax.lax.stop_gradient(offset)
+
+        def loss_fn(params):
+            q = self.q(params, batch.obs, batch.action) + offset
+            return ensemble_mse(q, target), jnp.mean(q)
+
+        (loss, q_mean), grads = jax.value_and_grad(loss_fn, has_aux=True)(critic.params)
+        return net_step(critic, grads, optax.adam(hp.critic_lr)), loss, q_mean
+
+    # -- offline: SAC+ML
+    def sac_ml_actor_loss(
+        self,
+        actor_params: Any,
+        critic_params: Any,
+        batch: Transitions,
+        key: jax.Array,
+        alpha: jax.Array,
+        hp: ACAHParams,
+    ) -> tuple[jax.Array, tuple[jax.Array, jax.Array, jax.Array]]:
+        """`ml_actor_loss` with a~ ~ pi(s) drawn from `key` and q = min_k Q_k(s, a~).
+        Returns (loss, (log pi(a~|s), lambda, log pi(a_D|s)))."""
+        kind = self.config.policy
+        loc, log_std = self.policy(actor_params, batch.obs)
+        a, logp = policy_sample(kind, key, loc, log_std)
+        q = jnp.min(self.q(critic_params, batch.obs, a), axis=0)
+        logp_data = policy_log_prob(kind, loc, log_std, batch.action)
+        loss, lam = ml_actor_loss(logp, q, logp_data, alpha, hp.ml_alpha)
+        return loss, (logp, lam, logp_data)
+
+    def _offline_update(
+        self, state: ACAOfflineState, batch: Transitions, key: jax.Array, hp: ACAHParams
+    ) -> tuple[ACAOfflineState, Metrics]:
+        kind, act_size = self.config.policy, batch.action.shape[-1]
+        k_temp, k_next, k_z, k_pi = jax.random.split(key, 4)
+        actor_params = state.actor.params
+
+        # pi(s) and pi(s') before the actor step: the temperature, critic and Z steps share them
+        loc, log_std = self.policy(actor_params, batch.obs)
+        loc_n, log_std_n = self.policy(actor_params, batch.next_obs)
+
+        # 1. temperature
+        _, logp_temp = policy_sample(kind, k_temp, loc, log_std)
+        log_alpha, t_loss = self.temperature_step(state.log_alpha, logp_temp, act_size, hp)
+        alpha = jnp.exp(log_alpha.params)
+
+        # 2. critic
+        next_a, next_logp = policy_sample(kind, k_next, loc_n, log_std_n)
+        next_q = jnp.min(self.q(state.target_critic, batch.next_obs, next_a), axis=0)
+        y = td_target(batch.reward, batch.mask, next_q - alpha * next_logp, hp.discount)
+        critic, c_loss, q_mean = self.critic_step(state.critic, batch, y, hp)
+
+        # 3. baseline Z (a second draw at s', no target network)
+        _, z_logp = policy_sample(kind, k_z, loc_n, log_std_n)
+        next_z = jnp.min(self.z(state.baseline.params, batch.next_obs), axis=0)
+        y_z = td_target(batch.reward, batch.mask, z_logp + next_z - alpha * z_logp, hp.discount)
+        logp_data = jax.lax.stop_gradient(policy_log_prob(kind, loc, log_std, batch.action))
+
+        def baseline_loss(params):
+            return ensemble_mse(logp_data[None] + self.z(params, batch.obs), y_z)
+
+        z_loss, z_grads = jax.value_and_grad(baseline_loss)(state.baseline.params)
+        baseline = net_step(state.baseline, z_grads, optax.adam(hp.baseline_lr))
+
+        # 4. actor: SAC against the updated critic, scaled by lambda, plus the likelihood term
+        (a_loss, (logp, lam, logp_d)), a_grads = jax.value_and_grad(
+            self.sac_ml_actor_loss, has_aux=True
+        )(actor_params, critic.params, batch, k_pi, alpha, hp)
+        actor = net_step(state.actor, a_grads, optax.adam(hp.actor_lr))
+
+        # 5. target
+        target = polyak(state.target_critic, critic.params, hp.tau)
+        new = ACAOfflineState(actor, critic, target, baseline, log_alpha)
+        return new, {
+            "critic_loss": c_loss,
+            "baseline_loss": z_loss,
+            "actor_loss": a_loss,
+            "temperature_loss": t_loss,
+            "alpha": alpha,
+            "entropy": -jnp.mean(logp),
+            "q_mean": q_mean,
+            "ml_lambda": lam,
+            "data_log_prob": jnp.mean(logp_d),
+        }
+
+    # -- the switch
+    def to_online(self, state: ACAOfflineState, key: jax.Array, hp: ACAHParams) -> ACAOnlineState:
+        """pi0 frozen; actor, Adam states carried over; log alpha = 0; ACA: R from Z (target = R);
+        sac-direct: the offline Q and its target. `key` is unused (nothing is drawn)."""
+        del key
+        if not isinstance(state, ACAOfflineState):
+            raise TypeError(f"aca.to_online expects the offline ACAOfflineState, got {type(state)}")
+        if self.config.alignment:
+            act_size = self._act_size(state.actor.params)
+            r_params = critic_from_baseline(state.baseline.params, act_size)
+            if jax.tree.structure(r_params) != jax.tree.structure(state.critic.params):
+                raise ValueError("aca.to_online: R's parameter tree does not match the critic's")
+            critic = NetState(r_params, state.critic.opt_state)
+            target, w = r_params, jnp.asarray(hp.w0, jnp.float32)
+        else:
+            critic, target, w = state.critic, state.target_critic, jnp.zeros((), jnp.float32)
+        log_alpha = NetState(jnp.zeros_like(state.log_alpha.params), state.log_alpha.opt_state)
+        return ACAOnlineState(
+            reference_actor=state.actor.params,
+            actor=state.actor,
+            critic=critic,
+            target_critic=target,
+            log_alpha=log_alpha,
+            w=w,
+            updates=jnp.zeros((), jnp.int32),
+        )
+
+    # -- online: ACA (or plain SAC for sac-direct)
+    def aligned_term(
+        self, ref_loc: jax.Array, ref_log_std: jax.Array, action: jax.Array, hp: ACAHParams
+    ) -> tuple[jax.Array, jax.Array, jax.Array]:
+        """(c(log pi0(a|s)), log pi0(a|s), m(s)) from pi0's (loc, log_std) at s; the gradient
+        flows through `action` only."""
+        kind = self.config.policy
+        ref_loc, ref_log_std = jax.lax.stop_gradient(ref_loc), jax.lax.stop_gradient(ref_log_std)
+        floor = clip_floor(kind, ref_loc, ref_log_std, hp.clip_beta)
+        logp0 = policy_log_prob(kind, ref_loc, ref_log_std, action)
+        return soft_clip(logp0, floor), logp0, floor
+
+    def aligned_q(
+        self, state: ACAOnlineState, obs: jax.Array, action: jax.Array, hp: ACAHParams
+    ) -> jax.Array:
+        """The online critic of each member, shape (n, batch): R_k(s, a) + w c(log pi0(a|s)) for
+        ACA, Q_k(s, a) for sac-direct. (The update computes the same terms piece by piece.)"""
+        q = self.q(state.critic.params, obs, action)
+        if not self.config.alignment:
+            return q
+        ref = self.policy(state.reference_actor, obs)
+        return q + state.w * self.aligned_term(*ref, action, hp)[0]
+
+    def _online_update(
+        self, state: ACAOnlineState, batch: Transitions, key: jax.Array, hp: ACAHParams
+    ) -> tuple[ACAOnlineState, Metrics]:
+        kind, act_size, align = self.config.policy, batch.action.shape[-1], self.config.alignment
+        k_temp, k_next, k_pi = jax.random.split(key, 3)
+        w = state.w
+
+        # 1. temperature
+        loc, log_std = self.policy(state.actor.params, batch.obs)
+        _, logp_temp = policy_sample(kind, k_temp, loc, log_std)
+        log_alpha, t_loss = self.temperature_step(state.log_alpha, logp_temp, act_size, hp)
+        alpha = jnp.exp(log_alpha.params)
+
+        # 2. critic
+        loc_n, log_std_n = self.policy(state.actor.params, batch.next_obs)
+        next_a, next_logp = policy_sample(kind, k_next, loc_n, log_std_n)
+        next_q = jnp.min(self.q(state.target_critic, batch.next_obs, next_a), axis=0)
+        metrics: Metrics = {}
+        if align:
+            ref_n = self.policy(state.reference_actor, batch.next_obs)
+            next_q = next_q + w * self.aligned_term(*ref_n, next_a, hp)[0]
+            ref_s = self.policy(state.reference_actor, batch.obs)
+            c_data, logp0_data, floor = self.aligned_term(*ref_s, batch.action, hp)
+            offset = w * c_data
+            metrics = {
+                "w": w,
+                "clip_floor": jnp.mean(floor),
+                "log_pi0": jnp.mean(logp0_data),
+                "clipped_log_pi0": jnp.mean(c_data),
+            }
+        else:
+            offset = 0.0
+        y = td_target(batch.reward, batch.mask, next_q - alpha * next_logp, hp.discount)
+        critic, c_loss, q_mean = self.critic_step(state.critic, batch, y, hp, offset)
+
+        # 3. actor (against the updated critic), gradient clipped
+        def actor_loss(params):
+            loc, log_std = self.policy(params, batch.obs)
+            a, logp = policy_sample(kind, k_pi, loc, log_std)
+            q = jnp.min(self.q(critic.params, batch.obs, a), axis=0)
+            if align:
+                q = q + w * self.aligned_term(*ref_s, a, hp)[0]
+            return jnp.mean(alpha * logp - q), logp
+
+        (a_loss, logp), a_grads = jax.value_and_grad(actor_loss, has_aux=True)(state.actor.params)
+        a_grads, grad_norm = clip_grad_norm(a_grads, hp.actor_grad_clip)
+        actor = net_step(state.actor, a_grads, optax.adam(hp.actor_lr))
+
+        # 4. target, 5. w
+        target = polyak(state.target_critic, critic.params, hp.tau)
+        updates = state.updates + 1
+        new_w = interpolation_weight(updates, hp.w0, hp.w_k, hp.w_min) if align else state.w
+        new = ACAOnlineState(
+            state.reference_actor, actor, critic, target, log_alpha, new_w, updates
+        )
+        return new, {
+            "critic_loss": c_loss,
+            "actor_loss": a_loss,
+            "temperature_loss": t_loss,
+            "alpha": alpha,
+            "entropy": -jnp.mean(logp),
+            "q_mean": q_mean,
+            "actor_grad_norm": grad_norm,
+            **metrics,
+        }
+
+    # -- the Method protocol
+    def update(
+        self, state: Any, batch: Transitions, key: jax.Array, hp: ACAHParams, online: bool
+    ) -> tuple[Any, Metrics]:
+        if not online:
+            if not isinstance(state, ACAOfflineState):
+                raise TypeError(
+                    f"aca.update(online=False) expects an ACAOfflineState, got {type(state)}"
+                )
+            return self._offline_update(state, batch, key, hp)
+        if not isinstance(state, ACAOnlineState):
+            raise TypeError(f"aca.update(online=True) expects an ACAOnlineState, got {type(state)}")
+        return self._online_update(state, batch, key, hp)
+
+    def act(
+        self, state: Any, obs: jax.Array, key: jax.Array, hp: ACAHParams, deterministic: bool
+    ) -> tuple[jax.Array, Metrics]:
+        kind = self.config.policy
+        loc, log_std = self.policy(state.actor.params, obs)
+        if deterministic:
+            action = greedy_action(kind, loc)
+        else:
+            action = policy_sample(kind, key, loc, log_std)[0]
+        if isinstance(state, ACAOnlineState) and self.config.alignment:
+            return action, {"w": jnp.broadcast_to(state.w, obs.shape[:-1])}
+        return action, {}
+
+    def flop_passes(self, obs_size: int, act_size: int, batch: int, online: bool) -> list[Pass]:
+        h, n, b = tuple(self.config.hidden), self.config.n_critics, batch
+        critic, value = (obs_size + act_size, *h, 1), (obs_size, *h, 1)
+        heads = 2 * act_size if self.config.policy == "squashed" else act_size
+        actor = (obs_size, *h, heads)
+        if not online:
+            return [
+                Pass("actor(s) for temperature and Z's log pi(a|s)", actor, b),
+                Pass("actor(s') for a' and a''", actor, b),
+                Pass("target critics(s', a')", critic, b, n),
+                Pass("critics(s, a) loss", critic, b, n, weight_grad=True),
+                Pass("Z(s') for Z's target", value, b, n),
+                Pass("Z(s) loss", value, b, n, weight_grad=True),
+                Pass("actor(s) loss", actor, b, weight_grad=True, recomputed=True),
+                Pass("critics(s, a~) in actor loss", critic, b, n, input_grad=True),
+            ]
+        passes = [
+            Pass("actor(s) for temperature", actor, b),
+            Pass("actor(s') for a'", actor, b),
+            Pass("target critics(s', a')", critic, b, n),
+        ]
+        if self.config.alignment:
+            passes += [
+                Pass("pi0(s') for c(log pi0(a'|s'))", actor, b),
+                Pass("pi0(s) for c(log pi0(a|s)) and c(log pi0(a~|s))", actor, b),
+            ]
+        return passes + [
+            Pass("critics(s, a) loss", critic, b, n, weight_grad=True),
+            Pass("actor(s) loss", actor, b, weight_grad=True, recomputed=True),
+            Pass("critics(s, a~) in actor loss", critic, b, n, input_grad=True),
+        ]
