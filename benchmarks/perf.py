@@ -194,7 +194,13 @@ def measure_run(mode: Mode) -> dict[str, Any]:
 
     import psutil
 
-    from benchmarks.perf_run import batch_runs, compile_cold_warm, memory_cap, memory_check
+    from benchmarks.perf_run import (
+        batch_runs,
+        chunked_vs_single,
+        compile_cold_warm,
+        memory_cap,
+        memory_check,
+    )
 
     spec = dict(mode.run_spec)
     out: dict[str, Any] = {"spec": spec}
@@ -219,6 +225,8 @@ def measure_run(mode: Mode) -> dict[str, Any]:
 
         folder = enable_compilation_cache()
     try:
+        out["chunked_vs_single"] = chunked_vs_single(spec, mode.run_repeats, folder)
+        log(f"chunked / single run time: {out['chunked_vs_single']['chunked_over_single']:.3f}")
         out["scaling"] = batch_runs(spec, list(mode.run_seeds), 1, mode.run_repeats, folder)
         for r in out["scaling"]:
             log(

@@ -68,9 +68,27 @@ def compile_cold_warm(spec: dict[str, Any], repeats: int) -> dict[str, Any]:
         out[name] = {
             key: spread([r[key] for r in rows]).as_dict()
             for key in ("compile_seconds", "trace_seconds", "xla_compile_seconds")
+            if all(key in r for r in rows)
         }
         out[name]["cache_hits"] = [r["cache"]["hits"] for r in rows]
+        out[name]["programs"] = rows[0].get("programs")
     return out
+
+
+def chunked_vs_single(spec: dict[str, Any], repeats: int, cache_dir: str) -> dict[str, Any]:
+    """Run throughput of the chunked run against the single program, same spec, workers
+    alternating (chunked, single, chunked, ...) so machine noise hits both alike; each worker
+    compiles once (from `cache_dir`) and executes `repeats` times."""
+    runs: dict[str, list[float]] = {"chunked": [], "single": []}
+    for _ in range(2):
+        for path in ("chunked", "single"):
+            res = run_worker(spec | {"path": path, "repeats": repeats}, cache_dir)
+            runs[path] += [r["run_seconds"] for r in res["repeats"][1:] or res["repeats"]]
+    med = {k: float(np.median(v)) for k, v in runs.items()}
+    return {
+        "run_seconds": {k: spread(v).as_dict() for k, v in runs.items()},
+        "chunked_over_single": med["chunked"] / med["single"],
+    }
 
 
 def batch_runs(

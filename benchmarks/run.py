@@ -21,7 +21,7 @@ import dataclasses
 import json
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -173,36 +173,35 @@ def table(rows: list[dict], dataset_scores: dict[tuple[str, str], float]) -> str
     return "\n".join(lines) + "\n"
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = tyro.cli(BenchArgs, args=argv, description=__doc__)
-    if args.tier not in SUITES:
-        print(f"error: tier: unknown {args.tier!r}; choose one of {tuple(SUITES)}", file=sys.stderr)
-        return 2
+@dataclass
+class Collected:
+    """What a bench run gathered, experiment by experiment (run now or finished earlier)."""
+
+    rows: list[dict] = field(default_factory=list)
+    curves: list[dict] = field(default_factory=list)
+    act: list[dict] = field(default_factory=list)
+    offline_rows: list[dict] = field(default_factory=list)
+    dataset_scores: dict[tuple[str, str], float] = field(default_factory=dict)
+    timings: list[dict] = field(default_factory=list)
+    data_seconds: float = 0.0
+
+
+def run_suite(args: BenchArgs, suite: Suite, tasks: list, specs: list, root: Path) -> Collected:
+    """Make the datasets, then run (or reuse) every experiment of the selection."""
     from jaxo2o.data import dataset_id, ensure_datasets, load_dataset, normalized_score
 
-    enable_compilation_cache()
-    suite, tier = SUITES[args.tier], TIERS[args.tier]
-    specs = [s for s in suite.methods if not args.only or s.label in args.only]
-    tasks = [t for t in tier.tasks if not args.tasks or t.task in args.tasks]
-    if not specs or not tasks:
-        print("error: --only/--tasks select nothing", file=sys.stderr)
-        return 2
-    root = Path(args.out) / args.tier
-    t_start = time.perf_counter()
-
+    out = Collected()
     t0 = time.perf_counter()
     if not args.report_only:
         kinds = tuple(dict.fromkeys(suite.offline_kinds + suite.kinds))
         ensure_datasets(args.tier, tasks=tuple(t.task for t in tasks), kinds=kinds)
-    data_seconds = time.perf_counter() - t0
-
-    all_rows, all_curves, all_act, offline_rows, dataset_scores, timings = [], [], [], [], {}, []
+    out.data_seconds = time.perf_counter() - t0
     for t in tasks:
         env = EnvConfig(task=t.task, backend=t.backend, episode_length=t.episode_length)
         for kind in dict.fromkeys(suite.offline_kinds + suite.kinds):
             ds_id = dataset_id(t.task, kind, args.tier)
             ds = load_dataset(ds_id)
-            dataset_scores[(t.task, kind)] = float(
+            out.dataset_scores[(t.task, kind)] = float(
                 np.mean(normalized_score(ds.episode_returns, ds.ref_min_score, ds.ref_max_score))
             )
             jobs = []
@@ -217,18 +216,14 @@ def main(argv: list[str] | None = None) -> int:
                 if args.report_only and not _done(folder, exp):
                     continue
                 if args.force or not _done(folder, exp):
-                    try:
-                        p = plan(exp, dataset=ds)
-                    except ConfigError as e:
-                        print(f"error: {t.task}/{kind}/{label}: {e}", file=sys.stderr)
-                        return 2
+                    p = plan(exp, dataset=ds)  # a ConfigError names the field
                     print(f"== {t.task} {kind} {label}: {p.n_runs} runs", flush=True)
                     res = execute(p, desc=f"{t.task}/{kind}/{label}")
                     write_result(folder, res, f"{label} on {ds_id}")
                     act = act_rows(res, {"task": t.task, "kind": kind, "label": label})
                     if act:
                         write_csv(folder / "act.csv", act)
-                    timings.append(
+                    out.timings.append(
                         {
                             "task": t.task,
                             "kind": kind,
@@ -253,28 +248,30 @@ def main(argv: list[str] | None = None) -> int:
                         key = (r["seed"], r["inverse_temperature"])
                         if key in ess:
                             r["weight_ess"] = ess[key]
-                    offline_rows += runs
+                    out.offline_rows += runs
                     continue
                 extra = {"kind": kind, "label": label}
-                all_rows += [r | extra for r in runs]
-                all_curves += [c | extra for c in read_csv(folder / "curves.csv")]
+                out.rows += [r | extra for r in runs]
+                out.curves += [c | extra for c in read_csv(folder / "curves.csv")]
                 if (folder / "act.csv").exists():
-                    all_act += read_csv(folder / "act.csv")
-            curves = [c for c in all_curves if c["task"] == t.task and c["kind"] == kind]
-            if kind not in suite.kinds or not curves:
-                continue
-            plot_curves(
-                curves,
-                root / f"{t.task}-{kind}.png",
-                f"{t.task} {kind} ({args.tier} tier, mean ± std over {suite.seeds} seeds)",
-                label_keys=["label"],
-            )
+                    out.act += read_csv(folder / "act.csv")
+    return out
 
-    write_csv(root / "runs.csv", all_rows)
-    write_csv(root / "offline_runs.csv", offline_rows)
-    write_csv(root / "curves.csv", all_curves)
-    if all_act:
-        write_csv(root / "act.csv", all_act)
+
+def write_report(args: BenchArgs, suite: Suite, got: Collected, root: Path, t_start: float) -> None:
+    """The tier's combined CSVs, curves per dataset, table.md and meta.json."""
+    for task, kind in dict.fromkeys((c["task"], c["kind"]) for c in got.curves):
+        plot_curves(
+            [c for c in got.curves if c["task"] == task and c["kind"] == kind],
+            root / f"{task}-{kind}.png",
+            f"{task} {kind} ({args.tier} tier, mean ± std over {suite.seeds} seeds)",
+            label_keys=["label"],
+        )
+    write_csv(root / "runs.csv", got.rows)
+    write_csv(root / "offline_runs.csv", got.offline_rows)
+    write_csv(root / "curves.csv", got.curves)
+    if got.act:
+        write_csv(root / "act.csv", got.act)
     header = (
         f"# {args.tier} tier: offline-to-online results\n\n"
         f"Normalized scores (100 = the task's expert, 0 = random), mean ± std over "
@@ -294,18 +291,18 @@ def main(argv: list[str] | None = None) -> int:
         "averaged over the last evaluation interval (1 = behaviour cloning; small = a few "
         "samples carry the batch).\n\n"
     )
-    text = header + table(all_rows, dataset_scores)
-    share = share_table(all_act, suite.online_steps, suite.online_eval_every, suite.warmup_steps)
+    text = header + table(got.rows, got.dataset_scores)
+    share = share_table(got.act, suite.online_steps, suite.online_eval_every, suite.warmup_steps)
     text += f"\n## PEX: offline-action share\n\n{share}" if share else ""
-    text += offline_header + offline_table(offline_rows, dataset_scores)
+    text += offline_header + offline_table(got.offline_rows, got.dataset_scores)
     atomic_write_text(root / "table.md", text)
     meta = provenance() | {"tier": args.tier, "suite": dataclasses.asdict(suite)}
     run_record = {
         "created": meta.get("created"),
         "git_revision": meta.get("git_revision"),
-        "dataset_seconds": data_seconds,
+        "dataset_seconds": got.data_seconds,
         "total_seconds": time.perf_counter() - t_start,
-        "experiments_run_now": timings,
+        "experiments_run_now": got.timings,
     }
     if args.report_only and (root / "meta.json").exists():
         # a rebuilt table keeps the record of the bench run that made the experiments
@@ -313,6 +310,36 @@ def main(argv: list[str] | None = None) -> int:
         run_record = previous.get("bench_run", {k: previous.get(k) for k in run_record})
         meta["report_rebuilt"] = meta.get("created")
     write_json(root / "meta.json", meta | {"bench_run": run_record})
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = tyro.cli(BenchArgs, args=argv, description=__doc__)
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if args.tier not in SUITES:
+        print(f"error: tier: unknown {args.tier!r}; choose one of {tuple(SUITES)}", file=sys.stderr)
+        return 2
+    enable_compilation_cache()
+    suite, tier = SUITES[args.tier], TIERS[args.tier]
+    specs = [s for s in suite.methods if not args.only or s.label in args.only]
+    tasks = [t for t in tier.tasks if not args.tasks or t.task in args.tasks]
+    if not specs or not tasks:
+        labels = tuple(s.label for s in suite.methods)
+        names = tuple(t.task for t in tier.tasks)
+        print(
+            f"error: --only/--tasks select nothing; lines {labels}, tasks {names}", file=sys.stderr
+        )
+        return 2
+    root = Path(args.out) / args.tier
+    t_start = time.perf_counter()
+    try:
+        got = run_suite(args, suite, tasks, specs, root)
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    write_report(args, suite, got, root, t_start)
     print((root / "table.md").read_text())
     print(f"total {time.perf_counter() - t_start:.0f} s; results in {root}/")
     return 0

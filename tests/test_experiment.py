@@ -178,3 +178,45 @@ def test_sweep_cli_rejects_bad_value_before_compiling(tmp_path, capsys):
     assert sweep_main(args) == 2
     assert "sac.actor_lr: must be > 0" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
+
+
+def episodes_dataset() -> FakeDataset:
+    """Four episodes of 5 rows with returns 5, 1, 9, 3 (reward per row = the episode's value)."""
+    values = np.repeat([1.0, 0.2, 1.8, 0.6], 5).astype(np.float32)
+    n = values.size
+    obs = np.arange(n, dtype=np.float32)[:, None].repeat(4, axis=1)
+    ends = np.arange(n) % 5 == 4
+    t = Transitions(
+        obs=obs,
+        action=np.zeros((n, 2), np.float32),
+        reward=values,
+        next_obs=obs + 1,
+        terminated=np.zeros(n, bool),
+        truncated=ends,
+    )
+    return FakeDataset("test/point/eps-v0", t, 0.0, 50.0, np.array([5.0, 1.0, 9.0, 3.0]))
+
+
+@pytest.mark.parametrize(("n", "rows", "warmup"), [(2, [0, 10], 6), (0, [], 16)])
+def test_seeded_protocol_starts_from_the_best_episodes_and_waits_for_a_batch(n, rows, warmup):
+    """Top-2 episodes by return are the first (5) and the third (9); with batch 16 and 10 seed
+    rows the first update is at iteration 6 (the buffer then holds 10 + 7 = 17 > 16 rows); with
+    no seed episodes at iteration 16 (17 rows)."""
+    run = RunConfig(
+        offline_steps=20,
+        online_steps=40,
+        offline_eval_every=10,
+        online_eval_every=20,
+        batch_size=16,
+        eval_episodes=2,
+        protocol="seeded",
+        seed_episodes=n,
+        progress=False,
+    )
+    p = plan(iql_experiment(run=run, dataset="test/point/eps-v0"), episodes_dataset())
+    assert p.trainer.run.warmup_steps == warmup
+    assert p.trainer.online_rows == 5 * len(rows)
+    if rows:
+        first_rows = p.online_data.obs[::5, 0]
+        np.testing.assert_array_equal(first_rows, rows)
+    assert not p.trainer.run.batch_mix.gridable and p.trainer.run.batch_mix.uniform

@@ -18,6 +18,7 @@ import pytest
 from jaxo2o.config import RunConfig, run_hparams
 from jaxo2o.core.evaluation import evaluate
 from jaxo2o.core.loop import Trainer
+from jaxo2o.core.method import Method
 from jaxo2o.core.runner import broadcast_tree, run_batch
 from jaxo2o.core.transitions import Transitions
 from jaxo2o.envs import EnvState
@@ -100,14 +101,19 @@ class ProbeHParams:
     action: jnp.ndarray  # the constant action the probe takes
 
 
-class Probe:
+class Probe(Method, register=False):
     """Counts its calls and records what the batches looked like. Dataset rows have
     reward 1000 before the reward transform; online rows carry the point task's reward."""
 
     name = "probe"
+    Config = dict
+    HParams = ProbeHParams
 
     def default_hparams(self) -> ProbeHParams:
         return ProbeHParams(action=jnp.array([0.3, -0.2]))
+
+    def flop_passes(self, obs_size, act_size, batch, online):
+        return []
 
     def init(self, key, obs_size, act_size, hp):
         z = jnp.zeros((), jnp.float32)

@@ -71,11 +71,13 @@ class Method:
     Config: ClassVar[type]
     HParams: ClassVar[type]
 
-    def __init_subclass__(cls, **kwargs: Any) -> None:
+    def __init_subclass__(cls, register: bool = True, **kwargs: Any) -> None:
+        """Registers the class under its `name` (`class X(Method, register=False)`: a class for
+        one test's own use, kept out of the registry)."""
         super().__init_subclass__(**kwargs)
         name = cls.__dict__.get("name")
-        if name is None:
-            return  # an abstract intermediate class
+        if name is None or not register:
+            return  # an abstract intermediate class, or one kept out of the registry
         other = _REGISTRY.get(name)
         if other is not None and other.__qualname__ != cls.__qualname__:
             raise TypeError(f"method name {name!r} is taken by {other.__module__}.{other.__name__}")

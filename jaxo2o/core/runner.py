@@ -168,20 +168,27 @@ def _stack(chunks: list[Any]) -> Any:
     return jax.tree.map(lambda *xs: np.stack([np.asarray(x) for x in xs], axis=1), *chunks)
 
 
-def run_batch(
+@dataclass
+class Prepared:
+    """A batch's arguments, padded to the device count and placed, with its jit factory."""
+
+    args: tuple  # (keys, hp, rhp, dataset, online_data)
+    n_runs: int
+    n_devices: int
+    shard: Any  # (fn, donate_argnums) -> jitted fn with the batch's shardings
+
+
+def prepare(
     trainer: Trainer,
     keys: jax.Array,
     hp: Any,
     rhp: Any,
     dataset: Transitions | None = None,
     devices: list | None = None,
-    desc: str = "train",
     online_data: Transitions | None = None,
-    hook: ChunkHook | None = None,
-) -> BatchResult:
-    """Compile the chunk programs once and run every run of the batch (leading axis of `keys`),
-    chunk by chunk from the host: progress, curves and `hook` between chunks, the runs' state
-    donated from one program to the next (it never leaves the device)."""
+) -> Prepared:
+    """Validate the runs' hyperparameters, pad the runs axis to a multiple of the devices and
+    place the arguments (runs split over a 1-D mesh, the data replicated)."""
     trainer.method.validate(hp)  # every run's values, before anything compiles
     devices = devices if devices is not None else jax.devices()
     n_runs = keys.shape[0]
@@ -192,7 +199,6 @@ def run_batch(
         dataset = placeholder_dataset(trainer.obs_size, trainer.act_size)
     online_data = dataset if online_data is None else online_data
     keys, hp, rhp = _pad((keys, hp, rhp), n_pad)
-
     if n_dev > 1:
         mesh = Mesh(np.array(devices), ("runs",))
         split = NamedSharding(mesh, PartitionSpec("runs"))
@@ -207,7 +213,41 @@ def run_batch(
         def shard(fn, donate):
             return jax.jit(fn, donate_argnums=donate)
 
-    progs = compile_programs(trainer, keys, hp, rhp, dataset, online_data, shard)
+    return Prepared((keys, hp, rhp, dataset, online_data), n_runs, n_dev, shard)
+
+
+def compile_run(
+    trainer: Trainer,
+    keys: jax.Array,
+    hp: Any,
+    rhp: Any,
+    dataset: Transitions | None = None,
+    devices: list | None = None,
+    online_data: Transitions | None = None,
+) -> Programs:
+    """Compile (or take from the persistent cache) every chunk program of a batch, run nothing."""
+    prep = prepare(trainer, keys, hp, rhp, dataset, devices, online_data)
+    return compile_programs(trainer, *prep.args, prep.shard)
+
+
+def run_batch(
+    trainer: Trainer,
+    keys: jax.Array,
+    hp: Any,
+    rhp: Any,
+    dataset: Transitions | None = None,
+    devices: list | None = None,
+    desc: str = "train",
+    online_data: Transitions | None = None,
+    hook: ChunkHook | None = None,
+) -> BatchResult:
+    """Compile the chunk programs once and run every run of the batch (leading axis of `keys`),
+    chunk by chunk from the host: progress, curves and `hook` between chunks, the runs' state
+    donated from one program to the next (it never leaves the device)."""
+    prep = prepare(trainer, keys, hp, rhp, dataset, devices, online_data)
+    keys, hp, rhp, dataset, online_data = prep.args
+    n_runs, n_dev = prep.n_runs, prep.n_devices
+    progs = compile_programs(trainer, keys, hp, rhp, dataset, online_data, prep.shard)
     run = trainer.run
     bar = progress.ProgressBar(run.offline_steps, run.online_steps, desc, enabled=run.progress)
     hook = hook or ChunkHook()

@@ -153,12 +153,12 @@ def plan(exp: Experiment, dataset: Any = None) -> Plan:
         raise ConfigError(f"grid.offline_fraction: values must lie in [0, 1], got {bad}")
     run, online_data, online_rows = exp.run, None, None
     if run.protocol == "seeded" and run.online_steps:
-        online_data, online_rows, run = seeded_buffer(exp, dataset)
+        online_data, online_rows, run = seeded_buffer(exp, dataset, env)
     trainer = Trainer(method, env, run, online_rows=online_rows)
     return Plan(exp, method, trainer, runs, hp_batch, rhp_batch, dataset, ref, online_data)
 
 
-def seeded_buffer(exp: Experiment, dataset: Any) -> tuple[Transitions, int, Any]:
+def seeded_buffer(exp: Experiment, dataset: Any, env: Any) -> tuple[Transitions, int, Any]:
     """The seeded protocol's start: the `seed_episodes` highest-return complete episodes of the
     dataset (a one-row placeholder when none), and the run with its updates delayed until the
     buffer holds more than one batch (official ACA: d3rlpy starts updating once
@@ -173,8 +173,7 @@ def seeded_buffer(exp: Experiment, dataset: Any) -> tuple[Transitions, int, Any]
     rows = top_return_episodes(dataset.transitions, n) if n else None
     n_rows = 0 if rows is None else rows.size
     if n_rows == 0:
-        size = (dataset.observation_size, dataset.action_size) if dataset is not None else None
-        rows = placeholder_dataset(*size) if size else None
+        rows = placeholder_dataset(env.observation_size, env.action_size)
     # after iteration i the buffer holds n_rows + (i + 1) * num_envs rows
     first = max(0, math.ceil((run.batch_size + 1 - n_rows) / run.num_envs) - 1)
     run = dataclasses.replace(run, warmup_steps=max(run.warmup_steps, first))
