@@ -50,7 +50,8 @@ def episode_positions(obs: np.ndarray, next_obs: np.ndarray, ends: np.ndarray) -
     stops = np.flatnonzero(ends) + 1
     starts = np.concatenate([[0], stops[:-1]])
     return [
-        np.concatenate([obs[s:e, :2], next_obs[e - 1 : e, :2]]) for s, e in zip(starts, stops)
+        np.concatenate([obs[s:e, :2], next_obs[e - 1 : e, :2]])
+        for s, e in zip(starts, stops, strict=True)
     ]
 
 
