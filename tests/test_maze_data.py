@@ -7,7 +7,7 @@ import jax
 import numpy as np
 import pytest
 
-from jaxo2o.data import dataset_id, ensure_datasets, load_dataset
+from jaxo2o.data import cli, dataset_id, ensure_datasets, load_dataset
 from jaxo2o.data import tiers as tiers_mod
 from jaxo2o.data.dataset import episode_lengths
 from jaxo2o.data.maze import (
@@ -124,7 +124,7 @@ def test_recipe_hash():
         small("pointmaze-umaze", reference_episodes=10)
 
 
-def test_generation_through_minari_and_back(tmp_path, monkeypatch):
+def test_generation_through_minari_and_back(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path))
     data = small("pointmaze-umaze")
     tier = tiers_mod.Tier(name="mazetest", tasks=(data,))
@@ -154,7 +154,10 @@ def test_generation_through_minari_and_back(tmp_path, monkeypatch):
         assert ref["expert"]["success_rate"] >= 0.95 and ref["noise_free"]["success_rate"] >= 0.95
         assert ref["expert"]["episodes"] >= 100
         assert ds.metadata["recipe"]["layout"] == list(env.layout.rows)
-        assert ds.metadata["data"]["free_cell_coverage"] == 1.0
+        stats = ds.metadata["data"]
+        assert stats["free_cell_coverage"] == 1.0
+        reached = t.terminated.reshape(-1, SEGMENT).any(axis=1)
+        assert stats["return_mean"] == reached.mean() and stats["segments"] == len(reached)
     # cached by recipe hash: a second call makes nothing; a changed recipe remakes its kind
     logs.clear()
     assert ensure_datasets("mazetest", progress=False, log=logs.append) == ids
@@ -165,6 +168,9 @@ def test_generation_through_minari_and_back(tmp_path, monkeypatch):
     assert any("play-mazetest" in m and "another recipe" in m for m in logs)
     assert not any("diverse-mazetest" in m and "will generate" in m for m in logs)
     assert load_dataset(ids[0]).size == 10 * SEGMENT
+    # the CLI's info knows the maze facts
+    assert cli.main(["info", ids[0]]) == 0
+    assert "segments of 200 steps" in capsys.readouterr().out
 
 
 def test_quick_and_paper_tiers_define_the_mazes():

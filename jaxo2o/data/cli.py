@@ -179,8 +179,9 @@ def info(dataset_id: Annotated[str, tyro.conf.Positional]) -> int:
         d, expert = meta["data"], meta["reference"]["expert"]
         print(
             f"  maze: {d['segments']} segments of {d['segment_length']} steps, "
-            f"{d['goal_entries']} goal entries, {100 * d['free_cell_coverage']:.0f}% of free "
-            f"cells; controller success {100 * expert['success_rate']:.0f}% "
+            f"{d['goal_entries']} goal entries, {100 * d['return_mean']:.0f}% of segments reach "
+            f"the goal, {100 * d['free_cell_coverage']:.0f}% of free cells visited; controller "
+            f"success {100 * expert['success_rate']:.0f}% "
             f"({100 * ctrl['success_rate']:.0f}% noise-free)"
         )
     beh = meta.get("behaviour") if meta else None

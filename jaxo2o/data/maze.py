@@ -312,15 +312,21 @@ def coverage(layout: mz.Layout, positions: np.ndarray) -> float:
 
 
 def data_stats(layout: mz.Layout, t: Transitions, segment_length: int) -> dict:
-    """Sizes, goal transitions, per-episode returns (episodes split at goal transitions)."""
+    """Sizes, goal transitions and coverage of segment-major rows.
+
+    `return_*` and `normalized_*` (the keys of the CLI's score table) are per *segment*: 1 if the
+    segment reaches the evaluation goal, else 0, i.e. 100 x the fraction of segments that get
+    there. The stored episodes are split at every goal transition, so their returns (almost all
+    1, in `episode_return_mean`) say little about the data.
+    """
     from jaxo2o.data.dataset import episode_lengths, episode_returns
 
     lengths = episode_lengths(t)
-    r = episode_returns(t.reward, lengths)
-    s = 100.0 * r  # ref_min 0, ref_max 1
     term = np.asarray(t.terminated, bool)
     seg = term.reshape(-1, segment_length)
     before = np.concatenate([np.zeros((seg.shape[0], 1), bool), seg[:, :-1]], axis=1)
+    r = seg.any(axis=1).astype(np.float64)  # per segment: reached the evaluation goal
+    s = 100.0 * r  # ref_min 0, ref_max 1
     return {
         "transitions": int(t.size),
         "episodes": int(len(lengths)),
@@ -329,17 +335,18 @@ def data_stats(layout: mz.Layout, t: Transitions, segment_length: int) -> dict:
         "terminations": int(term.sum()),
         "truncations": int(np.sum(t.truncated)),
         "goal_entries": int(np.sum(seg & ~before)),  # outside -> inside the goal disc
-        "segments_reaching_goal": float(seg.any(axis=1).mean()),
         "free_cell_coverage": coverage(layout, t.obs[:, :2]),
+        "score_unit": "segment (1 if it reaches the evaluation goal)",
         "return_mean": float(r.mean()),
         "return_std": float(r.std()),
         "return_min": float(r.min()),
         "return_max": float(r.max()),
-        "length_mean": float(lengths.mean()),
         "normalized_mean": float(s.mean()),
         "normalized_std": float(s.std()),
         "normalized_min": float(s.min()),
         "normalized_max": float(s.max()),
+        "episode_return_mean": float(episode_returns(t.reward, lengths).mean()),
+        "length_mean": float(lengths.mean()),
     }
 
 
@@ -362,7 +369,8 @@ def describe(data: MazeData, kind: str, tier: str, reference: dict, stats: dict)
         f"(normalized = 100 x success rate); the noisy controller's success from the start: "
         f"{100 * ctrl['success_rate']:.1f}% ({ctrl['episodes']} episodes). Data: "
         f"{stats['transitions']} transitions, {stats['terminations']} goal transitions "
-        f"({stats['goal_entries']} entries), {100 * stats['free_cell_coverage']:.0f}% of free "
+        f"({stats['goal_entries']} entries), {100 * stats['return_mean']:.0f}% of segments reach "
+        f"the goal, {100 * stats['free_cell_coverage']:.0f}% of free "
         f"cells visited. Recipe hash {maze_recipe_hash(data, kind)}."
     )
 
