@@ -24,7 +24,8 @@ Per task (a `TaskData` line of a tier):
    episode per environment is kept and marked truncated (bootstrapping through it is right).
 
 Generation is cached: `ensure_datasets` makes only what is missing, incomplete or made from a
-different recipe (the recipe hash in the dataset's metadata).
+different recipe (the recipe hash in the dataset's metadata). The point-mass mazes' lines
+(`MazeData`, kinds `play` and `diverse`) are made by `jaxo2o/data/maze.py` instead.
 """
 
 from __future__ import annotations
