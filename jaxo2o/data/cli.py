@@ -2,6 +2,7 @@
 
     python -m jaxo2o.data generate --tier quick                   # make what is missing (cached)
     python -m jaxo2o.data generate --tier quick --tasks reacher --kinds medium expert
+    python -m jaxo2o.data generate --tier quick --tasks pointmaze-medium --kinds diverse
     python -m jaxo2o.data list                                    # local Minari datasets
     python -m jaxo2o.data info jaxo2o/reacher/medium-quick-v0     # size, returns, score
 
@@ -42,7 +43,8 @@ def generate(
     Args:
         tier: smoke | quick | paper (defined in jaxo2o/data/tiers.py).
         tasks: only these tasks of the tier (default: all).
-        kinds: only these kinds (default: random medium medium-replay medium-expert expert).
+        kinds: only these kinds (default: all of each task's own: random medium medium-replay
+            medium-expert expert for the SAC-made tasks, play diverse for the mazes).
         progress: show progress bars.
         report: also write the table of sizes and normalized scores to this markdown file.
     """
@@ -172,6 +174,16 @@ def info(dataset_id: Annotated[str, tyro.conf.Positional]) -> int:
         )
     else:
         print("  no reference scores: the normalized score is undefined")
+    ctrl = (meta.get("reference") or {}).get("noise_free") if meta else None
+    if ctrl and meta.get("data", {}).get("segments"):
+        d, expert = meta["data"], meta["reference"]["expert"]
+        print(
+            f"  maze: {d['segments']} segments of {d['segment_length']} steps, "
+            f"{d['goal_entries']} goal entries, {100 * d['return_mean']:.0f}% of segments reach "
+            f"the goal, {100 * d['free_cell_coverage']:.0f}% of free cells visited; controller "
+            f"success {100 * expert['success_rate']:.0f}% "
+            f"({100 * ctrl['success_rate']:.0f}% noise-free)"
+        )
     beh = meta.get("behaviour") if meta else None
     if beh and beh.get("medium_step") is not None:
         print(f"  medium policy taken after {beh['medium_step']} SAC iterations")

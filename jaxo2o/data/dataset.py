@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from jaxo2o.core.transitions import Transitions
-from jaxo2o.data.recipe import KINDS
+from jaxo2o.data.recipe import ALL_KINDS
 
 NAMESPACE = "jaxo2o"
 
@@ -19,8 +19,8 @@ class DatasetError(ValueError):
 
 def dataset_id(task: str, kind: str, tier: str) -> str:
     """The Minari id of a generated dataset: ``jaxo2o/<task>/<kind>-<tier>-v0``."""
-    if kind not in KINDS:
-        raise ValueError(f"kind: unknown {kind!r}; choose one of {KINDS}")
+    if kind not in ALL_KINDS:
+        raise ValueError(f"kind: unknown {kind!r}; choose one of {ALL_KINDS}")
     for name, value in (("task", task), ("tier", tier)):
         if not value or "/" in value:
             raise ValueError(f"{name}: must be a non-empty name without '/', got {value!r}")

@@ -24,7 +24,8 @@ Per task (a `TaskData` line of a tier):
    episode per environment is kept and marked truncated (bootstrapping through it is right).
 
 Generation is cached: `ensure_datasets` makes only what is missing, incomplete or made from a
-different recipe (the recipe hash in the dataset's metadata).
+different recipe (the recipe hash in the dataset's metadata). The point-mass mazes' lines
+(`MazeData`, kinds `play` and `diverse`) are made by `jaxo2o/data/maze.py` instead.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ from jaxo2o.data.minari_io import (
     read_metadata,
     write_dataset,
 )
-from jaxo2o.data.recipe import KINDS, TaskData, recipe_dict, recipe_hash
+from jaxo2o.data.recipe import ALL_KINDS, KINDS, MAZE_KINDS, TaskData, recipe_dict, recipe_hash
 from jaxo2o.data.rollout import Episodes, Roller, concat_episodes
 
 MEDIUM_CANDIDATES = 4  # snapshots rolled out stochastically when choosing the medium policy
@@ -536,13 +537,19 @@ def ensure_datasets(
     progress: bool = True,
     log: Log = _log,
 ) -> list[str]:
-    """Make the tier's datasets that are missing, incomplete or stale; return all their ids."""
+    """Make the tier's datasets that are missing, incomplete or stale; return all their ids.
+
+    Each task makes the asked kinds that are its own: the SAC kinds (`KINDS`) for a `TaskData`
+    line, `play`/`diverse` for a maze (`MazeData`, made by `jaxo2o.data.maze.generate_maze`).
+    """
+    from jaxo2o.data.maze import MazeData, generate_maze, maze_recipe_hash
+
     t = get_tier(tier)
     names = tuple(d.task for d in t.tasks)
     kinds = tuple(kinds) if kinds else tuple(t.kinds)
     for k in kinds:
-        if k not in KINDS:
-            raise ValueError(f"kinds: unknown {k!r}; choose from {KINDS}")
+        if k not in ALL_KINDS:
+            raise ValueError(f"kinds: unknown {k!r}; choose from {ALL_KINDS}")
     for name in tasks or ():
         if name not in names:
             raise ValueError(f"tasks: {name!r} is not in the {tier} tier; choose from {names}")
@@ -550,17 +557,22 @@ def ensure_datasets(
     for data in t.tasks:
         if tasks and data.task not in tasks:
             continue
+        maze = isinstance(data, MazeData)
+        own, hash_of = (MAZE_KINDS, maze_recipe_hash) if maze else (KINDS, recipe_hash)
+        wanted = tuple(k for k in kinds if k in own)
         with _task_lock(tier, data.task):
             clean_staging()
             todo, current = [], []
-            for k in KINDS:
-                ok, why = is_current(dataset_id(data.task, k, tier), recipe_hash(data, k))
+            for k in own:
+                ok, why = is_current(dataset_id(data.task, k, tier), hash_of(data, k))
                 if ok:
                     current.append(k)
-                elif k in kinds:
+                elif k in wanted:
                     todo.append(k)
                     log(f"[{data.task}] {dataset_id(data.task, k, tier)}: {why}; will generate")
-            if todo:
+            if todo and maze:
+                generate_maze(data, tier, tuple(todo), progress=progress, log=log)
+            elif todo:
                 generate_task(
                     data,
                     tier,
@@ -569,5 +581,5 @@ def ensure_datasets(
                     progress=progress,
                     log=log,
                 )
-        ids += [dataset_id(data.task, k, tier) for k in kinds]
+        ids += [dataset_id(data.task, k, tier) for k in wanted]
     return ids

@@ -13,6 +13,8 @@ import json
 from dataclasses import dataclass, field
 
 KINDS = ("random", "medium", "medium-replay", "medium-expert", "expert")
+MAZE_KINDS = ("play", "diverse")  # the point-mass mazes' kinds (AntMaze's), `jaxo2o/data/maze.py`
+ALL_KINDS = KINDS + MAZE_KINDS
 GENERATOR_VERSION = 2  # bump when the generation code changes what it makes from a recipe
 
 

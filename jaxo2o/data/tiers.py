@@ -3,9 +3,13 @@
 - `smoke`: the tiny pure-JAX `point` task, for tests (seconds).
 - `quick`: what `make bench` runs on a 2-core CPU. Two cheap Brax tasks on which a small SAC
   (2x64, learning rate 1e-3) reaches a real expert within a few minutes: every dataset of the tier
-  is made in about 20 minutes on 2 cores (measured: results/datasets-quick.md).
+  is made in about 20 minutes on 2 cores (measured: results/datasets-quick.md). And the three
+  point-mass mazes (`play`, `diverse`; `jaxo2o/data/maze.py`), about 40 s each.
 - `paper`: D4RL's tasks and sizes (halfcheetah, hopper, walker2d, ant; 1M transitions per
   rollout dataset; SAC 2x256 for 1M steps). Defined, not run here: it needs an accelerator.
+  The mazes with AntMaze's 1M transitions per dataset.
+
+A tier line is a `TaskData` (SAC-made kinds) or a `MazeData` (the mazes' kinds).
 
 How each kind is made from the numbers below: `jaxo2o/data/generate.py`. The O2O run settings
 of each tier live in `benchmarks/suite.py`.
@@ -15,16 +19,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from jaxo2o.data.recipe import KINDS, BehaviourSAC, DatasetSizes, TaskData
+from jaxo2o.data.maze import MazeData, MazeSizes
+from jaxo2o.data.recipe import ALL_KINDS, BehaviourSAC, DatasetSizes, TaskData
+from jaxo2o.envs.maze import LAYOUTS
 
 
 @dataclass(frozen=True)
 class Tier:
     name: str
-    tasks: tuple[TaskData, ...]
-    kinds: tuple[str, ...] = KINDS
+    tasks: tuple[TaskData | MazeData, ...]
+    kinds: tuple[str, ...] = ALL_KINDS  # each task makes those of its own kinds among these
 
-    def task(self, name: str) -> TaskData:
+    def task(self, name: str) -> TaskData | MazeData:
         for t in self.tasks:
             if t.task == name:
                 return t
@@ -55,6 +61,25 @@ SMOKE = Tier(
         ),
     ),
 )
+
+
+def _mazes(sizes: dict[str, int], rollout_envs: int) -> tuple[MazeData, ...]:
+    """The three maze tasks, `sizes[layout]` transitions per kind, the layouts' time limits."""
+    return tuple(
+        MazeData(
+            task=f"pointmaze-{name}",
+            sizes=MazeSizes(play=n, diverse=n),
+            episode_length=LAYOUTS[name].time_limit,
+            rollout_envs=rollout_envs,
+        )
+        for name, n in sizes.items()
+    )
+
+
+# Quick maze sizes: 100 / 200 / 300 segments of 1000 steps. Measured: the `diverse` data visits
+# every free cell and enters the goal region 400 / 400 / 240 times, the `play` data 600 / 1100 /
+# 360 times; one dataset takes about 20 s to make and write on 2 busy cores.
+QUICK_MAZES = _mazes({"umaze": 100_000, "medium": 200_000, "large": 300_000}, rollout_envs=100)
 
 # A small SAC learns both tasks fast on the CPU: 2x64 networks at learning rate 1e-3 run ~4x
 # more updates per second than 2x256. Measured (2 seeds, 40k steps): on inverted_double_pendulum
@@ -97,8 +122,10 @@ QUICK = Tier(
             rollout_envs=64,
             rollout_chunk=100,
         ),
+        *QUICK_MAZES,
     ),
 )
+
 
 _PAPER_SAC = BehaviourSAC(
     online_steps=1_000_000,
@@ -124,7 +151,8 @@ PAPER = Tier(
             rollout_chunk=1000,
         )
         for name in ("halfcheetah", "hopper", "walker2d", "ant")
-    ),
+    )
+    + _mazes({name: 1_000_000 for name in LAYOUTS}, rollout_envs=250),
 )
 
 TIERS: dict[str, Tier] = {t.name: t for t in (SMOKE, QUICK, PAPER)}
