@@ -28,7 +28,7 @@ import numpy as np
 import tyro
 
 from benchmarks.act_share import act_rows, share_table
-from benchmarks.suite import IQL_CONFIG, SUITES, KindSettings, MethodSpec, Suite
+from benchmarks.suite import IQL, SUITES, MethodSpec, Suite, domain_of
 from jaxo2o.config import ConfigError, EnvConfig, RunConfig
 from jaxo2o.core.runner import enable_compilation_cache
 from jaxo2o.data.tiers import TIERS
@@ -52,20 +52,26 @@ class BenchArgs:
 
 
 def experiment_for(
-    suite: Suite, spec: MethodSpec, env: EnvConfig, dataset: str, kind: str = ""
+    suite: Suite,
+    spec: MethodSpec,
+    env: EnvConfig,
+    dataset: str,
+    kind: str = "medium",
+    domain: str = "locomotion",
 ) -> Experiment:
-    by_kind = spec.by_kind(kind) if spec.by_kind else KindSettings()
+    settings = spec.settings(domain, kind)
+    budget = suite.budget_of(domain)
     run = RunConfig(
-        offline_steps=suite.offline_steps if spec.offline else 0,
-        online_steps=suite.online_steps,
-        offline_eval_every=suite.offline_eval_every,
-        online_eval_every=suite.online_eval_every,
-        eval_episodes=suite.eval_episodes,
+        offline_steps=budget.offline_steps if spec.offline else 0,
+        online_steps=budget.online_steps,
+        offline_eval_every=budget.offline_eval_every,
+        online_eval_every=budget.online_eval_every,
+        eval_episodes=budget.eval_episodes,
         batch_size=suite.batch_size,
-        warmup_steps=suite.warmup_steps if spec.warmup else 0,
+        warmup_steps=budget.warmup_steps if spec.warmup else 0,
         warmup_random=spec.warmup_random,
         protocol=spec.protocol,
-        seed_episodes=by_kind.seed_episodes,
+        seed_episodes=settings.seed_episodes,
         progress=sys.stderr.isatty(),
     )
     hidden = ",".join([str(suite.width)] * spec.layers)
@@ -78,33 +84,39 @@ def experiment_for(
         dataset=dataset,
         reference=dataset,
         seeds=suite.seeds,
-        method_config=(f"hidden={hidden}", *spec.method_config, *by_kind.method_config),
-        hparams=(*spec.hparams, *by_kind.hparams),
+        method_config=(f"hidden={hidden}", *settings.method_config),
+        hparams=settings.hparams,
     )
 
 
-OFFLINE_LABELS = {0.0: "bc", 3.0: "iql"}  # inverse temperature -> name in the offline table
+OFFLINE_LABELS = {0.0: "bc"}  # inverse temperature -> name in the offline table; others: "iql"
 
 
-def offline_experiment(suite: Suite, env: EnvConfig, dataset: str) -> Experiment:
-    """IQL (0.7 / 3.0) and BC (inverse temperature 0) on one dataset: one program."""
+def offline_experiment(
+    suite: Suite, env: EnvConfig, dataset: str, domain: str = "locomotion"
+) -> Experiment:
+    """IQL (the domain's settings) and BC (inverse temperature 0) on one dataset: one program."""
+    budget = suite.budget_of(domain)
     run = RunConfig(
-        offline_steps=suite.offline_steps,
+        offline_steps=budget.offline_steps,
         online_steps=0,
-        offline_eval_every=suite.offline_eval_every,
-        eval_episodes=suite.eval_episodes,
+        offline_eval_every=budget.offline_eval_every,
+        eval_episodes=budget.eval_episodes,
         batch_size=suite.batch_size,
         progress=sys.stderr.isatty(),
     )
+    iql = IQL(domain, "")
+    fixed = tuple(h for h in iql.hparams if not h.startswith("inverse_temperature="))
+    beta = next(h for h in iql.hparams if h.startswith("inverse_temperature=")).split("=")[1]
     return Experiment(
         method="iql",
         env=env,
         run=run,
         dataset=dataset,
         seeds=suite.seeds,
-        method_config=(f"hidden={suite.width},{suite.width}", *IQL_CONFIG),
-        hparams=("expectile=0.7",),
-        grid=("inverse_temperature=" + ",".join(str(b) for b in OFFLINE_LABELS),),
+        method_config=(f"hidden={suite.width},{suite.width}", *iql.method_config),
+        hparams=fixed,
+        grid=(f"inverse_temperature=0.0,{beta}",),
     )
 
 
@@ -193,23 +205,29 @@ def run_suite(args: BenchArgs, suite: Suite, tasks: list, specs: list, root: Pat
     out = Collected()
     t0 = time.perf_counter()
     if not args.report_only:
-        kinds = tuple(dict.fromkeys(suite.offline_kinds + suite.kinds))
-        ensure_datasets(args.tier, tasks=tuple(t.task for t in tasks), kinds=kinds)
+        for domain in dict.fromkeys(domain_of(t) for t in tasks):
+            kinds = tuple(dict.fromkeys(sum(suite.kinds_of(domain), ())))
+            names = tuple(t.task for t in tasks if domain_of(t) == domain)
+            if kinds:
+                ensure_datasets(args.tier, tasks=names, kinds=kinds)
     out.data_seconds = time.perf_counter() - t0
     for t in tasks:
         env = EnvConfig(task=t.task, backend=t.backend, episode_length=t.episode_length)
-        for kind in dict.fromkeys(suite.offline_kinds + suite.kinds):
+        domain = domain_of(t)
+        online_kinds, offline_kinds = suite.kinds_of(domain)
+        for kind in dict.fromkeys(offline_kinds + online_kinds):
             ds_id = dataset_id(t.task, kind, args.tier)
             ds = load_dataset(ds_id)
             out.dataset_scores[(t.task, kind)] = float(
                 np.mean(normalized_score(ds.episode_returns, ds.ref_min_score, ds.ref_max_score))
             )
             jobs = []
-            if kind in suite.offline_kinds and not args.skip_offline_table:
-                jobs.append(("offline", offline_experiment(suite, env, ds_id)))
-            if kind in suite.kinds:
+            if kind in offline_kinds and not args.skip_offline_table:
+                jobs.append(("offline", offline_experiment(suite, env, ds_id, domain)))
+            if kind in online_kinds:
                 jobs += [
-                    (spec.label, experiment_for(suite, spec, env, ds_id, kind)) for spec in specs
+                    (spec.label, experiment_for(suite, spec, env, ds_id, kind, domain))
+                    for spec in specs
                 ]
             for label, exp in jobs:
                 folder = root / "runs" / t.task / kind / label
@@ -244,7 +262,8 @@ def run_suite(args: BenchArgs, suite: Suite, tasks: list, specs: list, root: Pat
                 if label == "offline":
                     ess = final_metric(read_csv(folder / "curves.csv"), "weight_ess")
                     for r in runs:
-                        r |= {"kind": kind, "label": OFFLINE_LABELS[r["inverse_temperature"]]}
+                        label = OFFLINE_LABELS.get(r["inverse_temperature"], "iql")
+                        r |= {"kind": kind, "label": label}
                         key = (r["seed"], r["inverse_temperature"])
                         if key in ess:
                             r["weight_ess"] = ess[key]
@@ -272,27 +291,36 @@ def write_report(args: BenchArgs, suite: Suite, got: Collected, root: Path, t_st
     write_csv(root / "curves.csv", got.curves)
     if got.act:
         write_csv(root / "act.csv", got.act)
+    b = suite.budget
     header = (
         f"# {args.tier} tier: offline-to-online results\n\n"
-        f"Normalized scores (100 = the task's expert, 0 = random), mean ± std over "
-        f"{suite.seeds} seeds. Offline: {suite.offline_steps} gradient steps; online: "
-        f"{suite.online_steps} environment steps with one update each; networks "
-        f"{suite.width} wide; evaluation {suite.eval_episodes} episodes every "
-        f"{suite.online_eval_every} online steps. 'dip' is the lowest score in the first tenth "
+        f"Normalized scores (100 = the task's expert, 0 = random; mazes: 100 x success rate), "
+        f"mean ± std over {suite.seeds} seeds. Locomotion: offline {b.offline_steps} gradient "
+        f"steps; online {b.online_steps} environment steps with one update each; evaluation "
+        f"{b.eval_episodes} episodes every {b.online_eval_every} online steps"
+        + (
+            f"; mazes: {suite.maze_budget.offline_steps} + {suite.maze_budget.online_steps} "
+            f"steps, {suite.maze_budget.eval_episodes} episodes every "
+            f"{suite.maze_budget.online_eval_every}"
+            if suite.maze_budget and suite.maze_kinds
+            else ""
+        )
+        + f". Networks {suite.width} wide. 'dip' is the lowest score in the first tenth "
         "of the online phase (including right after the switch); 'data score' is the mean "
         "normalized return of the dataset's episodes.\n\n"
     )
     offline_header = (
         f"\n## Offline: IQL against behaviour cloning\n\nNormalized score after "
-        f"{suite.offline_steps} offline gradient steps, mean ± std over {suite.seeds} seeds. BC is "
-        "IQL's actor loss with inverse temperature 0 (every weight 1); IQL uses expectile 0.7 and "
-        "inverse temperature 3, with the IQL-family reward scaling. *ESS*: the effective sample "
+        f"{b.offline_steps} offline gradient steps, mean ± std over {suite.seeds} seeds. BC is "
+        "IQL's actor loss with inverse temperature 0 (every weight 1); IQL uses its domain's "
+        "settings (locomotion: expectile 0.7, inverse temperature 3, the IQL-family reward "
+        "scaling; mazes: AntMaze's 0.9, 10, r - 1). *ESS*: the effective sample "
         "size of IQL's advantage weights as a share of the batch, (sum w)^2 / (n sum w^2), "
         "averaged over the last evaluation interval (1 = behaviour cloning; small = a few "
         "samples carry the batch).\n\n"
     )
     text = header + table(got.rows, got.dataset_scores)
-    share = share_table(got.act, suite.online_steps, suite.online_eval_every, suite.warmup_steps)
+    share = share_table(got.act, b.online_steps, b.online_eval_every, b.warmup_steps)
     text += f"\n## PEX: offline-action share\n\n{share}" if share else ""
     text += offline_header + offline_table(got.offline_rows, got.dataset_scores)
     atomic_write_text(root / "table.md", text)
@@ -324,7 +352,11 @@ def main(argv: list[str] | None = None) -> int:
     enable_compilation_cache()
     suite, tier = SUITES[args.tier], TIERS[args.tier]
     specs = [s for s in suite.methods if not args.only or s.label in args.only]
-    tasks = [t for t in tier.tasks if not args.tasks or t.task in args.tasks]
+    tasks = [
+        t
+        for t in tier.tasks
+        if (not args.tasks or t.task in args.tasks) and suite.kinds_of(domain_of(t))[0]
+    ]
     if not specs or not tasks:
         labels = tuple(s.label for s in suite.methods)
         names = tuple(t.task for t in tier.tasks)

@@ -1,16 +1,39 @@
-"""The offline-to-online suite per tier: which methods and protocols run on which datasets, with
-which step budgets and seeds. The datasets themselves (tasks, sizes, generation budgets) are
-defined in `jaxo2o/data/tiers.py`.
+"""The offline-to-online suite per tier: which lines (method + protocol + settings) run on which
+datasets, with which step budgets and seeds. The datasets themselves (tasks, sizes, generation
+budgets) are defined in `jaxo2o/data/tiers.py`.
 
-Every method in a tier shares the run shape (steps, batch, evaluation cadence), so the methods
-are compared at equal budgets; the offline phase of IQL-direct and PEX is the same computation
-(same seeds, PEX's offline phase is IQL), i.e. they fine-tune from the same offline result.
+Settings follow the task's *domain*: "locomotion" (the SAC-made datasets of Brax/point tasks) or
+"maze" (the point-mass mazes, AntMaze-style); each line says what it uses in each domain and,
+for ACA, per dataset kind. Every line of a domain shares the run shape (steps, batch, evaluation
+cadence), so the methods are compared at equal budgets; lines that start from the same offline
+method and settings (IQL-direct, IQL-union, PEX) fine-tune from the same offline result (same
+seeds; PEX's offline phase is IQL's, bit for bit).
+
+This table is the one place outside `jaxo2o/methods/` that names methods.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+
+DOMAINS = ("locomotion", "maze")
+
+
+@dataclass(frozen=True)
+class KindSettings:
+    """What a line sets in one domain and dataset kind."""
+
+    hparams: tuple[str, ...] = ()  # "name=value" traced hyperparameters
+    method_config: tuple[str, ...] = ()  # "name=value" static config overrides
+    seed_episodes: int = 0  # the seeded protocol's best offline episodes
+
+
+Settings = Callable[[str, str], KindSettings]  # (domain, kind) -> settings
+
+
+def per_domain(locomotion: KindSettings, maze: KindSettings) -> Settings:
+    return lambda domain, kind: {"locomotion": locomotion, "maze": maze}[domain]
 
 
 @dataclass(frozen=True)
@@ -20,49 +43,73 @@ class MethodSpec:
     label: str
     method: str
     protocol: str = "direct"
-    hparams: tuple[str, ...] = ()  # "name=value" traced hyperparameters
-    method_config: tuple[str, ...] = ()  # "name=value" static config overrides
+    settings: Settings = per_domain(KindSettings(), KindSettings())
     offline: bool = True  # run the offline phase (False: starts from fresh networks)
     layers: int = 2  # hidden layers, each of the suite's width (AWAC's actor and critics use 3)
     warmup: bool = False  # collect the suite's warm-up steps before updating (as PEX's script
     # does for all its lines: every online line of a comparison starts updating at the same step)
     warmup_random: bool = False  # ... with uniform random actions (SAC from scratch)
-    by_kind: Callable[[str], KindSettings] | None = None  # settings that follow the dataset kind
 
 
-@dataclass(frozen=True)
-class KindSettings:
-    """What a line sets per dataset kind (ACA's per-kind configurations)."""
+# IQL-family settings (spec §1.3). Locomotion: expectile 0.7, inverse temperature 3, rewards
+# scaled by 1000 / (max - min trajectory return); PEX uses them too, so it shares its offline
+# result with the IQL lines (PEX's own script: raw rewards, inverse temperature 10; a named
+# deviation, see the README). Maze: the official AntMaze settings (expectile 0.9, inverse
+# temperature 10, rewards r - 1, constant actor learning rate: offline_steps=0 switches the
+# cosine decay off).
+IQL_LOCO = KindSettings(
+    ("expectile=0.7", "inverse_temperature=3.0"), ("reward_normalization=trajectory_range",)
+)
+IQL_MAZE = KindSettings(
+    ("expectile=0.9", "inverse_temperature=10.0"),
+    ("reward_normalization=minus_one", "offline_steps=0"),
+)
+IQL = per_domain(IQL_LOCO, IQL_MAZE)
+IQL_CONFIG = IQL_LOCO.method_config  # the offline table's IQL (locomotion)
+PEX = per_domain(
+    KindSettings(
+        IQL_LOCO.hparams + ("selection_inverse_temperature=10.0",), IQL_LOCO.method_config
+    ),
+    KindSettings(
+        IQL_MAZE.hparams + ("selection_inverse_temperature=10.0",), IQL_MAZE.method_config
+    ),
+)
+# AWAC (CORL): lambda 1 on locomotion (its code's default), 0.1 with r - 1 on AntMaze
+AWAC = per_domain(
+    KindSettings(),
+    KindSettings(("awac_lambda=0.1",), ("reward_normalization=minus_one",)),
+)
+# FamO2O. Maze: the only official configuration (range [8, 14], expectile 0.9, r - 1).
+# Locomotion: a PROJECT CHOICE (no official FamO2O+IQL locomotion configuration exists): IQL's
+# locomotion expectile and reward scaling, coefficient range [1, 5] around IQL's inverse
+# temperature 3. Both with the official fine-tuning buffer (dataset + online, uniform: "union").
+FAMO2O = per_domain(
+    KindSettings(
+        ("expectile=0.7", "beta_min=1.0", "beta_max=5.0"),
+        ("reward_normalization=trajectory_range",),
+    ),
+    KindSettings(
+        ("expectile=0.9", "beta_min=8.0", "beta_max=14.0"), ("reward_normalization=minus_one",)
+    ),
+)
 
-    hparams: tuple[str, ...] = ()
-    method_config: tuple[str, ...] = ()
-    seed_episodes: int = 0
 
-
-# IQL-family locomotion settings (spec §1.3) with the IQL reward scaling. PEX uses them too, so it
-# shares its offline result with the IQL lines (PEX's own script: raw rewards, inverse temperature
-# 10; a named deviation, see the README).
-IQL_HPARAMS = ("expectile=0.7", "inverse_temperature=3.0")
-IQL_CONFIG = ("reward_normalization=trajectory_range",)
-
-# FamO2O on locomotion: a PROJECT CHOICE (no official FamO2O+IQL locomotion configuration exists):
-# IQL's locomotion expectile and reward scaling, coefficient range [1, 5] around IQL's inverse
-# temperature 3; the official fine-tuning buffer (one buffer, dataset + online, uniform: "union").
-FAMO2O_HPARAMS = ("expectile=0.7", "beta_min=1.0", "beta_max=5.0")
-
-
-def aca_by_kind(alignment: bool) -> Callable[[str], KindSettings]:
+def aca_settings(alignment: bool) -> Settings:
     """ACA's official per-kind settings (clip beta, w schedule, top-N seed episodes, target
-    entropy, policy) as suite options; `alignment=False` is the sac-direct comparison line."""
+    entropy, policy; every maze kind uses the AntMaze row) as suite options; `alignment=False`
+    is the sac-direct comparison line."""
 
-    def settings(kind: str) -> KindSettings:
+    def settings(domain: str, kind: str) -> KindSettings:
         from jaxo2o.methods.aca import aca_preset
 
-        config, hp, top_n = aca_preset(kind, alignment=alignment)
+        config, hp, top_n = aca_preset("maze" if domain == "maze" else kind, alignment=alignment)
         return KindSettings(
             hparams=options_of(hp),
-            method_config=(f"policy={config.policy}", f"alignment={alignment}")
-            + (f"reward_normalization={config.reward_normalization}",),
+            method_config=(
+                f"policy={config.policy}",
+                f"alignment={alignment}",
+                f"reward_normalization={config.reward_normalization}",
+            ),
             seed_episodes=top_n,
         )
 
@@ -70,62 +117,72 @@ def aca_by_kind(alignment: bool) -> Callable[[str], KindSettings]:
 
 
 def options_of(hp) -> tuple[str, ...]:
-    """A traced-hyperparameter pytree as "name=value" options (every field, exact floats)."""
+    """A traced-hyperparameter pytree as "name=value" options (every field; the shortest text
+    that gives back the same float32)."""
     import dataclasses
 
-    return tuple(f"{f.name}={float(getattr(hp, f.name))!r}" for f in dataclasses.fields(hp))
+    import numpy as np
+
+    return tuple(f"{f.name}={np.float32(getattr(hp, f.name))}" for f in dataclasses.fields(hp))
 
 
 METHODS: tuple[MethodSpec, ...] = (
-    MethodSpec("iql-direct", "iql", "direct", IQL_HPARAMS, IQL_CONFIG, warmup=True),
-    MethodSpec("iql-buffer", "iql", "buffer", IQL_HPARAMS, IQL_CONFIG, offline=False, warmup=True),
-    MethodSpec(
-        "iql-scratch", "iql", "scratch", IQL_HPARAMS, IQL_CONFIG, offline=False, warmup=True
-    ),
-    MethodSpec("awac-direct", "awac", "direct", layers=3, warmup=True),
-    MethodSpec(
-        "pex",
-        "pex",
-        "direct",
-        (*IQL_HPARAMS, "selection_inverse_temperature=10.0"),
-        IQL_CONFIG,
-        warmup=True,
-    ),
+    MethodSpec("iql-direct", "iql", "direct", IQL, warmup=True),
+    MethodSpec("iql-buffer", "iql", "buffer", IQL, offline=False, warmup=True),
+    MethodSpec("iql-scratch", "iql", "scratch", IQL, offline=False, warmup=True),
+    MethodSpec("awac-direct", "awac", "direct", AWAC, layers=3, warmup=True),
+    MethodSpec("pex", "pex", "direct", PEX, warmup=True),
     MethodSpec("sac-scratch", "sac", "scratch", offline=False, warmup=True, warmup_random=True),
     # FamO2O against IQL with the same buffer (union) and budgets
-    MethodSpec("iql-union", "iql", "union", IQL_HPARAMS, IQL_CONFIG, warmup=True),
-    MethodSpec(
-        "famo2o",
-        "famo2o",
-        "union",
-        FAMO2O_HPARAMS,
-        ("reward_normalization=trajectory_range",),
-        warmup=True,
-    ),
+    MethodSpec("iql-union", "iql", "union", IQL, warmup=True),
+    MethodSpec("famo2o", "famo2o", "union", FAMO2O, warmup=True),
     # ACA against the same SAC+ML checkpoint fine-tuned without alignment (seeded buffer; updates
     # begin once it holds a batch, as the official code)
-    MethodSpec("aca", "aca", "seeded", by_kind=aca_by_kind(True)),
-    MethodSpec("sac-direct", "aca", "seeded", by_kind=aca_by_kind(False)),
+    MethodSpec("aca", "aca", "seeded", aca_settings(True)),
+    MethodSpec("sac-direct", "aca", "seeded", aca_settings(False)),
 )
 
 
 @dataclass(frozen=True)
-class Suite:
-    tier: str
-    kinds: tuple[str, ...]
-    seeds: int
+class Budget:
+    """Steps and evaluation cadence of every line on a domain's tasks."""
+
     offline_steps: int
     online_steps: int
     offline_eval_every: int
     online_eval_every: int
     eval_episodes: int
+    warmup_steps: int = 0  # for lines that warm up (SAC from scratch, PEX)
+
+
+@dataclass(frozen=True)
+class Suite:
+    tier: str
+    kinds: tuple[str, ...]  # locomotion dataset kinds of the online table
+    seeds: int
+    budget: Budget  # locomotion
     batch_size: int = 256
     width: int = 256  # hidden width of every network
-    warmup_steps: int = 0  # for methods that warm up (SAC from scratch, PEX)
     methods: tuple[MethodSpec, ...] = field(default=METHODS)
     # the offline table: IQL and behaviour cloning (IQL's actor loss with inverse temperature 0,
     # i.e. every weight 1) trained offline only, on these dataset kinds
     offline_kinds: tuple[str, ...] = ("medium", "medium-replay", "medium-expert")
+    maze_kinds: tuple[str, ...] = ()  # maze dataset kinds of both tables (none: no maze runs)
+    maze_budget: Budget | None = None
+
+    def kinds_of(self, domain: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """(online-table kinds, offline-table kinds) of a domain."""
+        if domain == "maze":
+            return self.maze_kinds, self.maze_kinds
+        return self.kinds, self.offline_kinds
+
+    def budget_of(self, domain: str) -> Budget:
+        return (self.maze_budget or self.budget) if domain == "maze" else self.budget
+
+
+def domain_of(task_data) -> str:
+    """A tier line's domain: mazes are `MazeData`, everything else SAC-made locomotion data."""
+    return "maze" if type(task_data).__name__ == "MazeData" else "locomotion"
 
 
 SUITES: dict[str, Suite] = {
@@ -135,40 +192,27 @@ SUITES: dict[str, Suite] = {
         kinds=("medium",),
         offline_kinds=("medium",),
         seeds=2,
-        offline_steps=500,
-        online_steps=500,
-        offline_eval_every=250,
-        online_eval_every=50,
-        eval_episodes=5,
+        budget=Budget(500, 500, 250, 50, 5, warmup_steps=50),
         batch_size=64,
         width=32,
-        warmup_steps=50,
     ),
-    # `make bench` on a 2-core CPU: about an hour including the datasets
+    # `make bench` on a 2-core CPU
     "quick": Suite(
         tier="quick",
         kinds=("medium", "medium-replay"),
         seeds=4,
-        offline_steps=10_000,
-        online_steps=10_000,
-        offline_eval_every=2_500,
-        online_eval_every=500,
-        eval_episodes=5,
+        budget=Budget(10_000, 10_000, 2_500, 500, 5, warmup_steps=500),
         batch_size=256,
         width=64,
-        warmup_steps=500,
     ),
     # the papers' protocol (GPU/TPU): 1M offline + 1M online steps, 2x256 networks
     "paper": Suite(
         tier="paper",
         kinds=("medium", "medium-replay", "medium-expert"),
         seeds=8,
-        offline_steps=1_000_000,
-        online_steps=1_000_000,
-        offline_eval_every=50_000,
-        online_eval_every=10_000,
-        eval_episodes=10,
+        budget=Budget(1_000_000, 1_000_000, 50_000, 10_000, 10, warmup_steps=5_000),
         width=256,
-        warmup_steps=5_000,
+        maze_kinds=("play", "diverse"),
+        maze_budget=Budget(1_000_000, 1_000_000, 100_000, 10_000, 100, warmup_steps=5_000),
     ),
 }
