@@ -123,7 +123,8 @@ def options_of(hp) -> tuple[str, ...]:
 
     import numpy as np
 
-    return tuple(f"{f.name}={np.float32(getattr(hp, f.name))}" for f in dataclasses.fields(hp))
+    text = lambda v: np.format_float_positional(np.float32(float(v)), trim="-")
+    return tuple(f"{f.name}={text(getattr(hp, f.name))}" for f in dataclasses.fields(hp))
 
 
 METHODS: tuple[MethodSpec, ...] = (
