@@ -51,6 +51,7 @@ class Mode:
 
 
 _POINT = (("point", "positional", 1, 2000), ("point", "positional", 256, 200))
+_MAZE = (("pointmaze-medium", "-", 1, 2000), ("pointmaze-medium", "-", 256, 200))
 FULL = Mode(
     name="full",
     repeats=5,
@@ -61,6 +62,7 @@ FULL = Mode(
     update_steps=20,
     profile=True,
     envs=_POINT
+    + _MAZE
     + (
         ("inverted_double_pendulum", "positional", 1, 300),
         ("inverted_double_pendulum", "spring", 1, 300),
@@ -85,7 +87,7 @@ QUICK = Mode(
     update_seeds=(1, 8),
     update_steps=4,
     profile=True,
-    envs=_POINT + (("inverted_double_pendulum", "positional", 1, 100),),
+    envs=_POINT + _MAZE + (("inverted_double_pendulum", "positional", 1, 100),),
     run_spec={"offline_steps": 100, "online_steps": 100},
     run_repeats=2,
     run_seeds=(1, 2),
@@ -97,6 +99,8 @@ QUICK = Mode(
 # the whole run on a Brax task, for its compile time: the quick tier's inverted_double_pendulum
 BRAX_RUN = {"task": "inverted_double_pendulum", "backend": "generalized", "episode_length": 1000}
 BRAX_RUN |= {"dataset_rows": 2000, "offline_steps": 500, "online_steps": 500}
+# ... and on a point-mass maze (pure JAX; its own time limit)
+MAZE_RUN = {"task": "pointmaze-medium", "episode_length": 300, "dataset_rows": 3000}
 
 # the update benchmark's shapes: width and batch 256 (the networks' defaults), and the
 # observation/action sizes of a D4RL-style locomotion task (halfcheetah: 17 and 6)
@@ -124,11 +128,11 @@ def measure_ceilings(mode: Mode) -> dict[str, Any]:
 def measure_updates(mode: Mode) -> dict[str, Any]:
     from benchmarks.perf_ceilings import paired_ratio
     from benchmarks.perf_update import build_update_bench, update_flops
-    from jaxo2o.methods import METHODS
+    from jaxo2o.methods import get_method, method_names
 
     out: dict[str, Any] = {}
-    for name, cls in METHODS.items():
-        method = cls()
+    for name in method_names():
+        method = get_method(name)()
         entry: dict[str, Any] = {
             "hidden": list(method.config.hidden),
             "n_critics": getattr(method.config, "n_critics", None),
@@ -209,6 +213,13 @@ def measure_run(mode: Mode) -> dict[str, Any]:
     log(
         f"whole-run compile: cold {c['cold']['compile_seconds']['median']:.1f} s, "
         f"warm {c['warm']['compile_seconds']['median']:.1f} s"
+    )
+    out["compile_maze"] = compile_cold_warm(spec | MAZE_RUN, mode.compile_repeats)
+    c = out["compile_maze"]
+    log(
+        f"whole-run compile on {MAZE_RUN['task']}: cold "
+        f"{c['cold']['compile_seconds']['median']:.1f} s, warm "
+        f"{c['warm']['compile_seconds']['median']:.1f} s"
     )
     if mode.brax_compile_repeats:
         out["compile_brax"] = compile_cold_warm(BRAX_RUN, mode.brax_compile_repeats)

@@ -271,7 +271,7 @@ def _load_line(meta: dict[str, Any], cores: int) -> str:
 
 
 def _run(run: dict[str, Any], paper: dict[str, Any] | None) -> str:
-    from benchmarks.perf import BRAX_RUN
+    from benchmarks.perf import BRAX_RUN, MAZE_RUN
 
     spec = run["spec"]
     sc = run["scaling"]
@@ -293,6 +293,8 @@ def _run(run: dict[str, Any], paper: dict[str, Any] | None) -> str:
     ]
     rows = []
     programs = [("point", c)]
+    if "compile_maze" in run:
+        programs.append((MAZE_RUN["task"], run["compile_maze"]))
     if "compile_brax" in run:
         programs.append((f"{BRAX_RUN['task']} ({BRAX_RUN['backend']})", run["compile_brax"]))
     for task, comp in programs:
