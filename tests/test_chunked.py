@@ -1,6 +1,7 @@
 """The chunked run (`core.runner.run_batch`: compiled chunk programs called from a host loop)
 against the single program (`run_batch_single`: the same pieces composed by `lax.scan`): equal
-up to XLA's last bits (see RTOL), for a method whose state keeps its type (SAC) and one whose state changes at the switch
+up to XLA's last bits (see RTOL), for a method whose state keeps its type (SAC) and one whose state
+changes at the switch
 (PEX); the progress bar fed between chunks; and the persistent cache serving a second process."""
 
 from __future__ import annotations
