@@ -263,8 +263,8 @@ def run_batch(
     resume = None
     if checkpoint is not None:
         carries = {ph: unpadded(shapes[ph]) for ph in ("offline", "online") if ph in shapes}
-        outs_like = {ph: shapes[f"out_{ph}"] for ph in ("offline", "switch", "online")}
-        outs_like = {ph: v for ph, v in outs_like.items() if f"out_{ph}" in shapes}
+        outs_like = {ph: shapes[f"out_{ph}"] for ph in ("offline", "switch", "online")
+                     if f"out_{ph}" in shapes}  # fmt: skip
         resume = checkpoint.restore(carries, outs_like)
     done = resume.outputs if resume else {}
     hooks = [h for h in (hook, checkpoint) if h is not None]
