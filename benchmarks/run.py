@@ -30,14 +30,16 @@ import tyro
 from benchmarks.act_share import act_rows, share_table
 from benchmarks.suite import IQL, SUITES, MethodSpec, Suite, domain_of
 from jaxo2o.config import ConfigError, EnvConfig, RunConfig
+from jaxo2o.core.checkpoint import Checkpointer
 from jaxo2o.core.runner import enable_compilation_cache
 from jaxo2o.data.tiers import TIERS
 from jaxo2o.experiment import Experiment, execute, plan
-from jaxo2o.report.aggregate import group_stats
+from jaxo2o.report.aggregate import diverged_note, group_stats, split_diverged
 from jaxo2o.report.files import atomic_write_text, provenance, read_csv, write_csv, write_json
 from jaxo2o.report.plots import plot_curves
+from jaxo2o.report.stats import rliable_section
 from jaxo2o.report.tables import fmt_mean_std
-from jaxo2o.sweep import write_result
+from jaxo2o.sweep import finished, write_result
 
 
 @dataclass(frozen=True)
@@ -151,25 +153,15 @@ def final_metric(curves: list[dict], name: str) -> dict[tuple, float]:
     return out
 
 
-def _comparable(experiment: dict) -> dict:
-    """An experiment's settings without those that cannot change its numbers (the progress bar)."""
-    run = {k: v for k, v in experiment.get("run", {}).items() if k != "progress"}
-    return experiment | {"run": run}
-
-
 def _done(folder: Path, exp: Experiment) -> bool:
     """Whether `folder` holds the finished results of exactly this experiment."""
-    meta = folder / "meta.json"
-    if not (folder / "runs.csv").exists() or not meta.exists():
-        return False
-    recorded = json.loads(meta.read_text()).get("experiment") or {}
-    return _comparable(recorded) == _comparable(json.loads(json.dumps(dataclasses.asdict(exp))))
+    return bool(finished(folder, exp))
 
 
 def table(rows: list[dict], dataset_scores: dict[tuple[str, str], float]) -> str:
     """Per dataset and suite line: offline score, dip, final score (mean ± std over seeds)."""
     metrics = ["offline_final", "online_dip", "online_final", "offline_fraction_mean"]
-    groups = group_stats(rows, ["task", "kind", "label"], metrics)
+    groups = group_stats(split_diverged(rows)[0], ["task", "kind", "label"], metrics)
     lines = [
         "| task | dataset | data score | method | seeds | end of offline | dip (first 10% online) "
         "| final | offline-action share |",
@@ -236,8 +228,13 @@ def run_suite(args: BenchArgs, suite: Suite, tasks: list, specs: list, root: Pat
                 if args.force or not _done(folder, exp):
                     p = plan(exp, dataset=ds)  # a ConfigError names the field
                     print(f"== {t.task} {kind} {label}: {p.n_runs} runs", flush=True)
-                    res = execute(p, desc=f"{t.task}/{kind}/{label}")
+                    ckpt = folder / "checkpoints"
+                    if args.force and ckpt.exists():
+                        Checkpointer(ckpt, "").clear()
+                    # an interrupted experiment continues from its last checkpoint
+                    res = execute(p, desc=f"{t.task}/{kind}/{label}", checkpoint_dir=ckpt)
                     write_result(folder, res, f"{label} on {ds_id}")
+                    Checkpointer(ckpt, "").clear()
                     act = act_rows(res, {"task": t.task, "kind": kind, "label": label})
                     if act:
                         write_csv(folder / "act.csv", act)
@@ -319,7 +316,10 @@ def write_report(args: BenchArgs, suite: Suite, got: Collected, root: Path, t_st
         "averaged over the last evaluation interval (1 = behaviour cloning; small = a few "
         "samples carry the batch).\n\n"
     )
-    text = header + table(got.rows, got.dataset_scores)
+    text = header + diverged_note(len(split_diverged(got.rows)[1]), len(got.rows))
+    text += table(got.rows, got.dataset_scores)
+    stats = rliable_section(got.rows, "label", ["task", "kind"], "online_final", root)
+    text += f"\n## Aggregates over tasks and datasets (rliable)\n\n{stats}" if stats else ""
     share = share_table(got.act, b.online_steps, b.online_eval_every, b.warmup_steps)
     text += f"\n## PEX: offline-action share\n\n{share}" if share else ""
     text += offline_header + offline_table(got.offline_rows, got.dataset_scores)

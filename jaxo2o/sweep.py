@@ -2,6 +2,12 @@
 once. Writes runs.csv (one row per run), curves.csv (every evaluation), summary.md, curves.png and
 meta.json (the config, package versions, git revision, machine, timings) to --out.
 
+Checkpoints go to --out/checkpoints every --checkpoint-every evaluation intervals (and at the end
+of each phase): a sweep stopped at any moment (Ctrl-C, kill -9) and run again with the same
+arguments continues from the last one; a finished sweep run again with the same arguments does
+nothing; --force starts over. Runs whose losses or parameters became non-finite are flagged in
+runs.csv (diverged_phase, diverged_step) and left out of summary.md's aggregates.
+
 Example:
     python -m jaxo2o.sweep --method iql --dataset jaxo2o/point/medium-smoke-v0 \\
         --env.task point --env.episode-length 100 --run.offline-steps 2000 \\
@@ -11,6 +17,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +29,7 @@ import tyro
 from jaxo2o.config import ConfigError
 from jaxo2o.core.runner import enable_compilation_cache
 from jaxo2o.experiment import Experiment, ExperimentResult, check_memory, execute, plan
-from jaxo2o.report.aggregate import group_stats
+from jaxo2o.report.aggregate import diverged_note, group_stats, split_diverged
 from jaxo2o.report.files import atomic_write_text, provenance, write_csv, write_json
 from jaxo2o.report.plots import plot_curves
 from jaxo2o.report.tables import markdown_table
@@ -34,7 +41,8 @@ SCORES = ("offline_final", "online_start", "online_dip", "online_final")
 class SweepArgs:
     exp: Annotated[Experiment, tyro.conf.arg(name="")] = field(default_factory=Experiment)
     out: str = "results/sweeps/latest"  # folder for the result files
-    force: bool = False  # replace results already in --out
+    force: bool = False  # replace results already in --out, ignore its checkpoints
+    checkpoint_every: int = 1  # evaluation intervals between checkpoints (0 = no checkpoints)
     dry_run: bool = False  # validate, print the runs and the memory estimate, then stop
     devices: int = 0  # devices to shard the runs over (0 = all visible)
 
@@ -44,13 +52,16 @@ def write_result(out: Path, res: ExperimentResult, title: str) -> None:
     exp = res.plan.experiment
     grid_keys = [k for k in res.plan.runs[0] if k != "seed"]
     by = ["method", "protocol", *grid_keys]
-    groups = group_stats(res.rows, by, [s for s in SCORES if s in res.rows[0]])
+    kept, diverged = split_diverged(res.rows)
+    groups = group_stats(kept, by, [s for s in SCORES if s in res.rows[0]])
     write_csv(out / "runs.csv", res.rows)
     write_csv(out / "curves.csv", res.curves)
     scale = "normalized score" if res.plan.ref_scores else "raw return (no reference scores)"
     text = (
         f"# {title}\n\n{scale}; mean ± std over {exp.seeds} seeds per line; "
         f"dip = lowest score in the first tenth of the online phase.\n\n"
+        + diverged_note(len(diverged), len(res.rows))
+        + ("\n" if diverged else "")
         + markdown_table(groups, by, [s for s in SCORES if s in res.rows[0]])
         + f"\ncompile {res.batch.compile_seconds:.1f} s, run {res.batch.run_seconds:.1f} s "
         f"on {res.batch.n_devices} device(s).\n"
@@ -63,9 +74,31 @@ def write_result(out: Path, res: ExperimentResult, title: str) -> None:
         "run_seconds": res.batch.run_seconds,
         "n_devices": res.batch.n_devices,
         "compiled_memory": res.batch.memory,
+        "resumed_from": res.batch.resumed_from,
+        "checkpoints_written": res.checkpoints,
+        "diverged_runs": len(diverged),
     }
     write_json(out / "meta.json", meta)
     plot_curves(res.curves, out / "curves.png", title, label_keys=by)
+
+
+def comparable(experiment: dict) -> dict:
+    """An experiment's settings without those that cannot change its numbers (the progress bar)."""
+    run = {k: v for k, v in experiment.get("run", {}).items() if k != "progress"}
+    return experiment | {"run": run}
+
+
+def finished(folder: Path, exp: Experiment) -> bool | None:
+    """True: `folder` holds the finished results of exactly this experiment; False: of another
+    one; None: no finished results."""
+    meta = folder / "meta.json"
+    if not (folder / "runs.csv").exists() or not meta.exists():
+        return None
+    try:
+        recorded = json.loads(meta.read_text()).get("experiment") or {}
+    except (OSError, ValueError):
+        return False
+    return comparable(recorded) == comparable(json.loads(json.dumps(dataclasses.asdict(exp))))
 
 
 def fail(message: str) -> int:
@@ -81,8 +114,16 @@ def main(argv: list[str] | None = None) -> int:
         return fail(str(e))
     out = Path(args.out)
     try:
-        if (out / "runs.csv").exists() and not args.force and not args.dry_run:
-            raise ConfigError(f"out: {out} already holds results; pass --force to replace them")
+        if args.checkpoint_every < 0:
+            raise ConfigError(f"checkpoint_every: must be >= 0, got {args.checkpoint_every}")
+        done = finished(out, args.exp)
+        if done is not None and not args.force and not args.dry_run:
+            if done:
+                print(f"{out} already holds the finished results of these arguments; nothing to do")
+                return 0
+            raise ConfigError(
+                f"out: {out} already holds results of other arguments; pass --force to replace them"
+            )
         p = plan(args.exp)
         est = check_memory(p)
     except (ConfigError, ValueError, FileNotFoundError) as e:
@@ -98,9 +139,20 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     enable_compilation_cache()
     devices = jax.devices()[: args.devices] if args.devices else None
-    res = execute(p, devices=devices)
+    ckpt_dir = out / "checkpoints"
+    if args.force and ckpt_dir.exists():
+        from jaxo2o.core.checkpoint import Checkpointer
+
+        Checkpointer(ckpt_dir, "").clear()
+    every = args.checkpoint_every
+    res = execute(p, devices=devices, checkpoint_dir=ckpt_dir if every else None,
+                  checkpoint_every=max(every, 1))  # fmt: skip
     title = f"{args.exp.method} on {args.exp.env.task} {args.exp.dataset}".strip()
     write_result(out, res, title)
+    if ckpt_dir.exists():  # the results are written: the checkpoints are no longer needed
+        from jaxo2o.core.checkpoint import Checkpointer
+
+        Checkpointer(ckpt_dir, "").clear()
     print((out / "summary.md").read_text())
     print(f"wrote {out}/runs.csv, curves.csv, summary.md, curves.png, meta.json")
     return 0

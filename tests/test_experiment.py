@@ -167,8 +167,14 @@ def test_sweep_cli_writes_results_and_protects_them(tmp_path, capsys):
     assert (out / "curves.png").stat().st_size > 0
     assert "raw return" in (out / "summary.md").read_text()  # no reference scores: said so
 
+    assert not (out / "checkpoints").exists()  # removed once the results are written
     before = (out / "runs.csv").read_bytes()
-    assert sweep_main([*SWEEP_ARGS, "--out", str(out)]) == 2  # refuses to overwrite
+    capsys.readouterr()
+    assert sweep_main([*SWEEP_ARGS, "--out", str(out)]) == 0  # same arguments: nothing to do
+    assert "nothing to do" in capsys.readouterr().out
+    assert (out / "runs.csv").read_bytes() == before
+    other = [*SWEEP_ARGS[:-2], "--grid", "actor_lr=1e-3", "--out", str(out)]
+    assert sweep_main(other) == 2  # other arguments: refuses to overwrite
     assert "pass --force" in capsys.readouterr().err
     assert (out / "runs.csv").read_bytes() == before
 

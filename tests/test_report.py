@@ -8,7 +8,7 @@ import os
 import numpy as np
 import pytest
 
-from jaxo2o.report import files
+from jaxo2o.report import aggregate, files
 from jaxo2o.report.aggregate import bootstrap_ci, group_stats, iqm
 from jaxo2o.report.tables import markdown_table
 
@@ -16,8 +16,8 @@ from jaxo2o.report.tables import markdown_table
 def test_iqm_known_values():
     assert iqm([1, 2, 3, 4]) == pytest.approx(2.5)  # middle half: 2, 3
     assert iqm([8, 1, 7, 2, 6, 3, 5, 4]) == pytest.approx(4.5)  # 3, 4, 5, 6
-    # n = 5: the cut points fall inside elements 1 and 3, which count three quarters each
-    assert iqm([1, 2, 3, 4, 100]) == pytest.approx((0.75 * 2 + 3 + 0.75 * 4) / 2.5)
+    # n = 5: rliable (scipy's trim_mean) cuts int(0.25 * 5) = 1 score at each end
+    assert iqm([1, 2, 3, 4, 100]) == pytest.approx(3.0)
     assert iqm([1, 2, 3, 4, 100]) < np.mean([1, 2, 3, 4, 100])  # robust to the outlier
     assert np.isnan(iqm([]))
 
@@ -73,3 +73,44 @@ def test_csv_round_trip_and_provenance(tmp_path):
     assert p["packages"]["jax"] and p["machine"]["cpu_count"] >= 1
     files.write_json(tmp_path / "m.json", p)
     assert json.loads((tmp_path / "m.json").read_text())["git_revision"] == p["git_revision"]
+
+
+def test_rliable_estimates_on_hand_made_matrices():
+    # 8 runs x 2 tasks; IQM trims 4 of the 16 scores at each end: the middle 8 are 5..12
+    a = np.arange(1, 17, dtype=float).reshape(8, 2)
+    b = a - 100.0  # every run of b is below every run of a
+    est = aggregate.interval_estimates({"a": a, "b": b}, gamma=10.0, reps=500)
+    assert est["a"]["iqm"][0] == pytest.approx(np.mean(np.arange(5, 13)))
+    assert est["a"]["mean"][0] == pytest.approx(8.5)
+    # optimality gap: 10 - mean(min(score, 10)) = 10 - (1 + ... + 9 + 7 * 10) / 16
+    assert est["a"]["optimality_gap"][0] == pytest.approx(10 - (45 + 70) / 16)
+    for line in est.values():
+        for point, lo, hi in line.values():
+            assert lo <= point <= hi  # each CI contains its point estimate
+    p, lo, hi = aggregate.improvement_probability(a, b, reps=200)
+    assert p == 1.0 and lo == 1.0 and hi == 1.0  # a dominates b
+    assert aggregate.improvement_probability(b, a, reps=200)[0] == 0.0
+    assert aggregate.improvement_probability(a, a.copy(), reps=200)[0] == 0.5  # ties
+    taus = np.array([0.0, 8.5, 20.0])
+    prof, cis = aggregate.performance_profiles({"a": a}, taus, reps=100)
+    np.testing.assert_allclose(prof["a"], [1.0, 0.5, 0.0])  # fraction of runs above each tau
+    assert cis["a"].shape == (2, 3)
+
+
+def test_diverged_rows_left_out_and_counted(tmp_path):
+    from jaxo2o.report.stats import rliable_section
+
+    rows = [
+        {"label": "x", "task": "t", "online_final": float(v), "diverged_step": None}
+        for v in range(6)
+    ]
+    rows += [{"label": "y", "task": "t", "online_final": 1e9, "diverged_step": 300.0}]
+    rows += [{"label": "y", "task": "t", "online_final": 2.0, "diverged_step": None}] * 3
+    kept, diverged = aggregate.split_diverged(rows)
+    assert len(kept) == 9 and len(diverged) == 1
+    text = rliable_section(rows, "label", ["task"], "online_final", tmp_path, pairs=[("x", "y")])
+    assert "1 of 10 runs diverged, excluded" in text
+    assert "| y | 3 x 1 | 2.0 [2.0, 2.0]" in text  # the 1e9 of the diverged run is not in it
+    assert {"intervals.png", "improvement.png", "profiles.png"} <= {
+        f.name for f in tmp_path.iterdir()
+    }

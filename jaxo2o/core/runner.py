@@ -59,6 +59,7 @@ class BatchResult:
     memory: dict[str, int]
     programs: int = 1  # compiled programs the run was made of
     buffer: Any = None  # the final online replay buffers (chunked path), runs axis first
+    resumed_from: str | None = None  # "<phase> chunk <i>" when continued from a checkpoint
 
 
 def _pad(tree: Any, n_pad: int) -> Any:
@@ -77,6 +78,15 @@ class ChunkHook:
     def after_chunk(self, phase: str, chunk: int, carry: Any) -> None:  # pragma: no cover
         pass
 
+    def begin(self, chunks: dict[str, int], outputs: dict[str, list], n_runs: int) -> None:
+        """Before the first chunk: the chunk count per phase, the outputs already collected
+        (when resuming from a checkpoint) and the real (unpadded) run count."""
+
+    def record(self, phase: str, out: Any) -> None:
+        """A chunk's outputs as host arrays, runs axis first (unpadded), in order: "offline"
+        (evaluation, training metrics), "switch" (the evaluation right after the switch),
+        "online" (evaluation, (training metrics, acting info, training return))."""
+
 
 @dataclass
 class Programs:
@@ -90,6 +100,7 @@ class Programs:
     evaluate_online: Any
     compile_seconds: float
     memory: dict[str, int]
+    shapes: dict[str, Any] | None = None  # abstract carries and chunk outputs, per phase
 
     @property
     def count(self) -> int:
@@ -134,7 +145,20 @@ def compile_programs(
             trainer.offline_chunk, (0, 0, 0, None, None), (0,), off_carry, hp, rhp, dataset, c
         )
         eval_off = build(trainer.evaluate, (0, 0, 0), (), off_carry.state, keys, hp)
+    shapes: dict[str, Any] = {}
     on_start = on_chunk = eval_on = None
+    if run.offline_steps:
+        shapes["offline"] = off_carry
+        ev = jax.eval_shape(jax.vmap(trainer.evaluate), off_carry.state, keys, hp)
+        ms = jax.eval_shape(
+            jax.vmap(trainer.offline_chunk, in_axes=(0, 0, 0, None, None)),
+            off_carry,
+            hp,
+            rhp,
+            dataset,
+            c,
+        )[1]
+        shapes["out_offline"] = (ev, ms)
     if run.online_steps:
         on_start = build(trainer.online_start, (0, 0, 0), (0,), off_carry.state, keys, hp)
         on_carry = jax.eval_shape(jax.vmap(trainer.online_start), off_carry.state, keys, hp)[0]
@@ -151,6 +175,17 @@ def compile_programs(
             eval_on = eval_off
         else:
             eval_on = build(trainer.evaluate, (0, 0, 0), (), on_carry.state, keys, hp)
+        shapes["online"] = on_carry
+        ev = jax.eval_shape(jax.vmap(trainer.evaluate), on_carry.state, keys, hp)
+        out = jax.eval_shape(
+            jax.vmap(trainer.online_chunk, in_axes=(0, 0, 0, None, None)),
+            on_carry,
+            hp,
+            rhp,
+            online_data,
+            c,
+        )[1]
+        shapes["out_switch"], shapes["out_online"] = ev, (ev, out)
     return Programs(
         off_start,
         off_chunk,
@@ -160,6 +195,7 @@ def compile_programs(
         eval_on,
         time.perf_counter() - t0,
         mem,
+        shapes,
     )
 
 
@@ -176,6 +212,7 @@ class Prepared:
     n_runs: int
     n_devices: int
     shard: Any  # (fn, donate_argnums) -> jitted fn with the batch's shardings
+    place: Any = None  # tree -> the tree placed as the runs' carry is (restored checkpoints)
 
 
 def prepare(
@@ -208,12 +245,16 @@ def prepare(
 
         def shard(fn, donate):
             return jax.jit(fn, out_shardings=split, donate_argnums=donate)
+
+        place = lambda tree: jax.device_put(tree, split)
     else:
 
         def shard(fn, donate):
             return jax.jit(fn, donate_argnums=donate)
 
-    return Prepared((keys, hp, rhp, dataset, online_data), n_runs, n_dev, shard)
+        place = lambda tree: jax.device_put(tree, devices[0])
+
+    return Prepared((keys, hp, rhp, dataset, online_data), n_runs, n_dev, shard, place)
 
 
 def compile_run(
@@ -240,52 +281,98 @@ def run_batch(
     desc: str = "train",
     online_data: Transitions | None = None,
     hook: ChunkHook | None = None,
+    checkpoint: Any = None,
 ) -> BatchResult:
     """Compile the chunk programs once and run every run of the batch (leading axis of `keys`),
     chunk by chunk from the host: progress, curves and `hook` between chunks, the runs' state
-    donated from one program to the next (it never leaves the device)."""
+    donated from one program to the next (it never leaves the device).
+
+    `checkpoint` (a `core.checkpoint.Checkpointer`): continue from its newest checkpoint when it
+    holds one for these runs (the chunks already done are not run again, their outputs are
+    taken from the checkpoint), and write checkpoints as the runs advance."""
     prep = prepare(trainer, keys, hp, rhp, dataset, devices, online_data)
     keys, hp, rhp, dataset, online_data = prep.args
-    n_runs, n_dev = prep.n_runs, prep.n_devices
+    n_runs, n_dev, place = prep.n_runs, prep.n_devices, prep.place
+    n_pad = keys.shape[0] - n_runs
     progs = compile_programs(trainer, keys, hp, rhp, dataset, online_data, prep.shard)
     run = trainer.run
+    n_off = trainer.offline_chunks if run.offline_steps else 0
+    n_on = trainer.online_chunks
+    shapes = progs.shapes or {}
+    unpadded = lambda t: jax.tree.map(
+        lambda s: jax.ShapeDtypeStruct((n_runs,) + s.shape[1:], s.dtype), t
+    )
+    resume = None
+    if checkpoint is not None:
+        carries = {ph: unpadded(shapes[ph]) for ph in ("offline", "online") if ph in shapes}
+        outs_like = {ph: shapes[f"out_{ph}"] for ph in ("offline", "switch", "online")
+                     if f"out_{ph}" in shapes}  # fmt: skip
+        resume = checkpoint.restore(carries, outs_like)
+    done = resume.outputs if resume else {}
+    hooks = [h for h in (hook, checkpoint) if h is not None]
+    for h in hooks:
+        h.begin({"offline": n_off, "online": n_on}, done, n_runs)
+
+    def restored(phase: str) -> Any:
+        leaves = [jnp.asarray(x) for x in resume.carry]
+        tree = jax.tree.unflatten(jax.tree.structure(shapes[phase]), leaves)
+        return place(_pad(tree, n_pad))
+
+    def chunk_done(phase: str, chunk: int | None, out: Any, carry: Any = None) -> None:
+        for h in hooks:
+            h.record(phase, out)
+            if chunk is not None:
+                h.after_chunk(phase, chunk, carry)
+
+    host = lambda tree: jax.tree.map(lambda x: np.asarray(x)[:n_runs], tree)  # unpadded
     bar = progress.ProgressBar(run.offline_steps, run.online_steps, desc, enabled=run.progress)
-    hook = hook or ChunkHook()
     t0 = time.perf_counter()
     eval_keys = jax.vmap(lambda k: jax.random.split(k))(keys)  # (runs, 2): offline, online
     k_off, k_on = eval_keys[:, 0], eval_keys[:, 1]
     metrics: dict[str, Any] = {"offline": {}}
+    outs_off = list(done.get("offline", []))
+    in_online = resume is not None and resume.phase == "online"
     with bar:
-        carry = progs.offline_start(k_off, hp)
-        if run.offline_steps:
-            evs, mss = [], []
-            for c in range(trainer.offline_chunks):
+        state = None
+        if not in_online:
+            if resume is not None:
+                carry, first = restored("offline"), resume.chunk + 1
+            else:
+                carry, first = progs.offline_start(k_off, hp), 0
+            for c in range(first, n_off):
                 carry, ms, k_eval = progs.offline_chunk(carry, hp, rhp, dataset, np.int32(c))
                 ev = progs.evaluate_offline(carry.state, k_eval, hp)
-                evs.append(ev)
-                mss.append(ms)
+                out = host((ev, ms))
+                outs_off.append(out)
                 step = (c + 1) * run.offline_eval_every
-                bar.update(0, step, float(np.mean(ev.returns[:n_runs])))
-                hook.after_chunk("offline", c, carry)
-            ev = _stack(evs)
+                bar.update(0, step, float(np.mean(out[0].returns)))
+                chunk_done("offline", c, out, carry)
+            state = carry.state
+        if n_off:
+            ev = _stack([o[0] for o in outs_off])
             metrics["offline"] = {"eval_returns": ev.returns, "eval_lengths": ev.lengths}
-            metrics["offline"].update(_stack(mss))
-        state = carry.state
+            metrics["offline"].update(_stack([o[1] for o in outs_off]))
         if run.online_steps:
-            carry, k_eval = progs.online_start(state, k_on, hp)
-            evs = [progs.evaluate_online(carry.state, k_eval, hp)]
-            bar.update(1, 0, float(np.mean(evs[0].returns[:n_runs])))
-            outs = []
-            for c in range(trainer.online_chunks):
+            if in_online:
+                carry, first = restored("online"), resume.chunk + 1
+                evs = [done["switch"][0]]
+                outs = list(done.get("online", []))
+            else:
+                carry, k_eval = progs.online_start(state, k_on, hp)
+                ev0 = host(progs.evaluate_online(carry.state, k_eval, hp))
+                evs, outs, first = [ev0], [], 0
+                bar.update(1, 0, float(np.mean(ev0.returns)))
+                chunk_done("switch", None, ev0)
+            for c in range(first, n_on):
                 carry, out, k_eval = progs.online_chunk(carry, hp, rhp, online_data, np.int32(c))
                 ev = progs.evaluate_online(carry.state, k_eval, hp)
-                evs.append(ev)
-                outs.append(out)
+                both = host((ev, out))
+                outs.append(both)
                 step = (c + 1) * run.online_eval_every
-                bar.update(1, step, float(np.mean(ev.returns[:n_runs])))
-                hook.after_chunk("online", c, carry)
-            ev = _stack(evs)
-            ms, info, train_return = _stack(outs)
+                bar.update(1, step, float(np.mean(both[0].returns)))
+                chunk_done("online", c, both, carry)
+            ev = _stack(evs + [o[0] for o in outs])
+            ms, info, train_return = _stack([o[1] for o in outs])
             metrics["online"] = {
                 "eval_returns": ev.returns,
                 "eval_lengths": ev.lengths,
@@ -307,6 +394,7 @@ def run_batch(
         memory=progs.memory,
         programs=progs.count,
         buffer=jax.tree.map(unpad, carry.buffer) if run.online_steps else None,
+        resumed_from=f"{resume.phase} chunk {resume.chunk}" if resume else None,
     )
 
 

@@ -4,7 +4,11 @@ evaluation."""
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import jax
@@ -23,6 +27,7 @@ class ExperimentResult:
     batch: BatchResult
     rows: list[dict[str, Any]]  # one summary row per run
     curves: list[dict[str, Any]]  # one row per (run, phase, evaluation)
+    checkpoints: list[dict[str, Any]] = dataclasses.field(default_factory=list)  # saves made
 
 
 def normalize(returns: np.ndarray, ref: tuple[float, float] | None) -> np.ndarray:
@@ -48,8 +53,36 @@ def _interval_metrics(m: dict, run: int, n_evals: int) -> dict[str, list[float]]
     return out
 
 
+NOT_DIVERGENCE = ("train_return",)  # NaN by design when no training episode ended
+
+
+def _first_nonfinite(ret: np.ndarray, train: dict[str, list[float]], pad: int) -> int | None:
+    """Index of the first evaluation whose returns or interval training metrics are not finite
+    (the first `pad` evaluations have no training interval: their NaN metrics do not count)."""
+    for j in range(ret.shape[0]):
+        bad = not np.all(np.isfinite(ret[j]))
+        if j >= pad:
+            bad |= any(not np.isfinite(v[j]) for k, v in train.items() if k not in NOT_DIVERGENCE)
+        if bad:
+            return j
+    return None
+
+
+def _state_finite(state: Any, run: int) -> bool:
+    for x in jax.tree.leaves(state):
+        x = np.asarray(x)
+        if np.issubdtype(x.dtype, np.floating) and not np.all(np.isfinite(x[run])):
+            return False
+    return True
+
+
 def summarize(p: Plan, batch: BatchResult) -> tuple[list[dict], list[dict]]:
-    """Per-run summary rows and per-evaluation curve rows (scores normalized when possible)."""
+    """Per-run summary rows and per-evaluation curve rows (scores normalized when possible).
+
+    A run whose losses, evaluation returns or final parameters are not finite gets the phase
+    and step of the first such evaluation in `diverged_phase` / `diverged_step` (None
+    otherwise); the reports leave it out of their aggregates. Runs are independent (vmapped):
+    the other runs of the batch keep their values."""
     exp, run = p.experiment, p.experiment.run
     steps = p.trainer.eval_steps()
     base = {
@@ -60,7 +93,8 @@ def summarize(p: Plan, batch: BatchResult) -> tuple[list[dict], list[dict]]:
     }
     rows, curves = [], []
     for i, r in enumerate(p.runs):
-        row = dict(base) | r
+        row = dict(base) | r | {"diverged_phase": None, "diverged_step": None}
+        last = None
         for phase in ("offline", "online"):
             m = batch.metrics.get(phase) or {}
             if "eval_returns" not in m:
@@ -68,6 +102,10 @@ def summarize(p: Plan, batch: BatchResult) -> tuple[list[dict], list[dict]]:
             ret = np.asarray(m["eval_returns"][i], np.float64)  # (n_evals, episodes)
             score = normalize(ret.mean(-1), p.ref_scores)
             train = _interval_metrics(m, i, len(score))
+            bad = _first_nonfinite(ret, train, 1 if phase == "online" else 0)
+            if bad is not None and row["diverged_step"] is None:
+                row["diverged_phase"], row["diverged_step"] = phase, steps[phase][bad]
+            last = (phase, steps[phase][-1])
             for j, (s, sc, rt) in enumerate(zip(steps[phase], score, ret.mean(-1), strict=True)):
                 curves.append(
                     dict(base)
@@ -85,15 +123,61 @@ def summarize(p: Plan, batch: BatchResult) -> tuple[list[dict], list[dict]]:
                 for key, value in m.items():
                     if key.startswith("act/"):
                         row[key[4:] + "_mean"] = float(np.nanmean(value[i]))
+        unseen = row["diverged_step"] is None and last and batch.state is not None
+        if unseen and not _state_finite(batch.state, i):  # parameters, though no loss showed it
+            row["diverged_phase"], row["diverged_step"] = last
         rows.append(row)
     return rows, curves
 
 
+def checkpoint_key(p: Plan) -> str:
+    """A hash of everything that determines the runs' numbers: the experiment (without the
+    progress bar), the method and its static config, every run's hyperparameters, the dataset
+    id and recipe hash (or contents), the run count and the package versions. The git revision
+    is not part of it (a checkpoint survives commits that do not change the numbers' inputs)."""
+    from jaxo2o.report.files import PACKAGES, package_versions
+
+    exp = dataclasses.asdict(p.experiment)
+    exp["run"] = {k: v for k, v in exp["run"].items() if k != "progress"}
+    h = hashlib.sha256()
+    ds = p.dataset
+    parts = {
+        "experiment": exp,
+        "method": [type(p.method).__name__, dataclasses.asdict(p.method.config)],
+        "trainer_run": dataclasses.asdict(p.trainer.run),
+        "runs": p.runs,
+        "dataset": [getattr(ds, "dataset_id", None), getattr(ds, "recipe_hash", None)],
+        "packages": package_versions((*PACKAGES, "orbax-checkpoint")),
+    }
+    h.update(json.dumps(parts, sort_keys=True, default=str).encode())
+    for tree in (p.hp, p.rhp, ds.transitions if ds is not None else None, p.online_data):
+        for x in jax.tree.leaves(tree):
+            x = np.ascontiguousarray(np.asarray(x))
+            h.update(f"{x.dtype}{x.shape}".encode())
+            h.update(x.tobytes())
+    return h.hexdigest()
+
+
 def execute(
-    p: Plan, devices: list | None = None, desc: str | None = None, hook: ChunkHook | None = None
+    p: Plan,
+    devices: list | None = None,
+    desc: str | None = None,
+    hook: ChunkHook | None = None,
+    checkpoint_dir: str | Path | None = None,
+    checkpoint_every: int = 1,
 ) -> ExperimentResult:
-    """Compile once and run every seed and grid value of the plan."""
+    """Compile once and run every seed and grid value of the plan.
+
+    With `checkpoint_dir`: continue from the checkpoint there if it was made for this plan
+    (`checkpoint_key`), and save one every `checkpoint_every` evaluation intervals and at the
+    end of each phase. The caller deletes the checkpoints once the results are written
+    (`Checkpointer(dir, '').clear()`)."""
     check_memory(p)
+    ckpt = None
+    if checkpoint_dir is not None:
+        from jaxo2o.core.checkpoint import Checkpointer
+
+        ckpt = Checkpointer(checkpoint_dir, checkpoint_key(p), checkpoint_every)
     keys = jnp.stack([jax.random.PRNGKey(r["seed"]) for r in p.runs])
     data = None
     if p.dataset is not None:
@@ -110,9 +194,12 @@ def execute(
         desc=label,
         online_data=online,
         hook=hook,
+        checkpoint=ckpt,
     )
+    if batch.resumed_from:
+        print(f"resumed from the checkpoint after {batch.resumed_from}", flush=True)
     rows, curves = summarize(p, batch)
     for row in rows:
         row["compile_s"] = round(batch.compile_seconds, 2)
         row["run_s"] = round(batch.run_seconds, 2)
-    return ExperimentResult(p, batch, rows, curves)
+    return ExperimentResult(p, batch, rows, curves, ckpt.saves if ckpt else [])

@@ -98,16 +98,21 @@ def git_revision() -> str:
         return "unknown"
 
 
-def provenance() -> dict[str, Any]:
-    """Package versions, git revision and machine, recorded beside every result."""
-    import jax
-
+def package_versions(names: Iterable[str] = PACKAGES) -> dict[str, str | None]:
     versions = {}
-    for p in PACKAGES:
+    for p in names:
         try:
             versions[p] = metadata.version(p)
         except metadata.PackageNotFoundError:
             versions[p] = None
+    return versions
+
+
+def provenance() -> dict[str, Any]:
+    """Package versions, git revision and machine, recorded beside every result."""
+    import jax
+
+    versions = package_versions()
     return {
         "git_revision": git_revision(),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

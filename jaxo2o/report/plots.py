@@ -46,3 +46,64 @@ def plot_curves(
     fig.savefig(tmp, dpi=110)
     plt.close(fig)
     tmp.replace(path)
+
+
+def _save(fig: Any, path: str | Path) -> None:
+    import matplotlib.pyplot as plt
+
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(path).with_suffix(".tmp.png")
+    fig.savefig(tmp, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    tmp.replace(path)
+
+
+def _agg():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from rliable import plot_utils
+
+    return plot_utils
+
+
+def plot_interval_estimates(
+    estimates: dict[str, dict[str, tuple[float, float, float]]], path: str | Path, xlabel: str
+) -> None:
+    """IQM, mean and optimality gap per line with their 95% CIs (rliable's layout)."""
+    plot_utils = _agg()
+    names = ["iqm", "mean", "optimality_gap"]
+    lines = list(estimates)
+    point = {k: np.array([estimates[k][n][0] for n in names]) for k in lines}
+    ci = {k: np.array([[estimates[k][n][1] for n in names], [estimates[k][n][2] for n in names]])
+          for k in lines}  # fmt: skip
+    fig, _ = plot_utils.plot_interval_estimates(
+        point, ci, metric_names=["IQM", "Mean", "Optimality gap"], algorithms=lines,
+        xlabel=xlabel, xlabel_y_coordinate=-0.3 if len(lines) < 3 else -0.1,
+    )  # fmt: skip
+    _save(fig, path)
+
+
+def plot_improvement(probs: dict[tuple[str, str], tuple[float, float, float]], path: str | Path):
+    """P(X > Y) with 95% CIs, one bar per (X, Y) pair."""
+    import matplotlib.pyplot as plt
+
+    plot_utils = _agg()
+    point = {f"{x},{y}": np.array([p[0]]) for (x, y), p in probs.items()}
+    ci = {f"{x},{y}": np.array([[p[1]], [p[2]]]) for (x, y), p in probs.items()}
+    fig, ax = plt.subplots(figsize=(4.5, 0.6 + 0.5 * len(point)))
+    plot_utils.plot_probability_of_improvement(point, ci, ax=ax)
+    _save(fig, path)
+
+
+def plot_profiles(
+    profiles: dict[str, np.ndarray], cis: dict[str, np.ndarray], taus: np.ndarray, path
+) -> None:
+    """Performance profiles (fraction of runs above each score) with 95% bands."""
+    import matplotlib.pyplot as plt
+
+    plot_utils = _agg()
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    plot_utils.plot_performance_profiles(profiles, taus, performance_profile_cis=cis, ax=ax)
+    ax.legend(list(profiles), fontsize=7)
+    _save(fig, path)

@@ -1,0 +1,213 @@
+"""Checkpoints of a batch of runs between chunks, and resuming from the last one (orbax).
+
+A checkpoint is one folder `<dir>/<phase>-<chunk>/` holding
+    carry/         the runs' carry after that chunk (orbax `StandardCheckpointer`, flat leaves)
+    outputs.npz    every chunk output collected so far (evaluations, training metrics), flat
+    meta.json      the key, the phase and chunk, the run count and the leaf layout
+It is written to a temporary folder beside it and renamed into place, so a kill at any moment
+leaves either the previous checkpoint or the new one, never half of one; older checkpoints are
+deleted once the new one is in place.
+
+`key` names everything that determines the runs (the experiment layer hashes the experiment,
+method config, hyperparameters, run config, dataset id and recipe hash and package versions): a
+checkpoint with another key, another layout or unreadable files is reported on stderr and
+ignored (the runs start over), never loaded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+
+from jaxo2o.core.runner import ChunkHook
+
+FORMAT = 1
+
+
+@dataclass
+class Resume:
+    """Where a batch of runs stands: the carry after chunk `chunk` of `phase` (numpy leaves, runs
+    axis first, no padding) and the per-chunk outputs collected up to it."""
+
+    phase: str
+    chunk: int
+    carry: list[np.ndarray]  # leaves of the carry, in `jax.tree.leaves` order
+    outputs: dict[str, list[Any]]  # "offline"/"switch"/"online" -> per-chunk output pytrees
+
+
+def _flatten_outputs(outputs: dict[str, list[Any]]) -> tuple[dict[str, np.ndarray], dict]:
+    """Per-chunk output pytrees -> flat arrays for npz, plus what is needed to rebuild them."""
+    arrays, layout = {}, {}
+    for phase, chunks in outputs.items():
+        layout[phase] = len(chunks)
+        for i, out in enumerate(chunks):
+            for j, leaf in enumerate(jax.tree.leaves(out)):
+                arrays[f"{phase}/{i}/{j}"] = np.asarray(leaf)
+    return arrays, layout
+
+
+def _carry_dict(leaves: list[Any]) -> dict[str, np.ndarray]:
+    return {f"{i:05d}": np.asarray(x) for i, x in enumerate(leaves)}
+
+
+def _leaf_specs(leaves: list[Any]) -> list[list]:
+    return [[list(np.shape(x)), str(np.asarray(x).dtype)] for x in leaves]
+
+
+class Checkpointer(ChunkHook):
+    """Saves the runs' carry every `every` chunks of each phase and at the end of each phase.
+
+    `n_runs` (set by the runner) drops the runs it padded for sharding.
+    `saves` records (phase, chunk, bytes, seconds) of every checkpoint written.
+    """
+
+    def __init__(
+        self, directory: str | Path, key: str, every: int = 1, n_runs: int | None = None
+    ) -> None:
+        if every < 1:
+            raise ValueError(f"checkpoint_every: must be >= 1, got {every}")
+        self.dir, self.key, self.every, self.n_runs = Path(directory), key, every, n_runs
+        self.chunks: dict[str, int] = {}
+        self.outputs: dict[str, list[Any]] = {"offline": [], "switch": [], "online": []}
+        self.saves: list[dict[str, Any]] = []
+
+    # ------------------------------------------------------------------ runner interface
+    def begin(self, chunks: dict[str, int], outputs: dict[str, list[Any]], n_runs: int) -> None:
+        """Called by the runner before the first chunk: the chunk count of each phase, the
+        outputs already collected (when resuming) and the real run count."""
+        self.chunks, self.n_runs = chunks, n_runs
+        self.outputs = {"offline": [], "switch": [], "online": []}
+        self.outputs |= {k: list(v) for k, v in outputs.items()}
+
+    def record(self, phase: str, out: Any) -> None:
+        """A chunk's outputs (host arrays, unpadded), in order (see `ChunkHook.record`)."""
+        self.outputs[phase].append(out)
+
+    def after_chunk(self, phase: str, chunk: int, carry: Any) -> None:
+        last = chunk + 1 == self.chunks.get(phase, 0)
+        if last or (chunk + 1) % self.every == 0:
+            self.save(phase, chunk, carry)
+
+    # ------------------------------------------------------------------ writing
+    def save(self, phase: str, chunk: int, carry: Any) -> None:
+        import orbax.checkpoint as ocp
+
+        t0 = time.perf_counter()
+        n = self.n_runs
+        leaves = [np.asarray(x)[:n] for x in jax.tree.leaves(jax.device_get(carry))]
+        self.dir.mkdir(parents=True, exist_ok=True)
+        name = f"{phase}-{chunk:06d}"
+        tmp = self.dir / f".tmp-{name}-{uuid.uuid4().hex[:8]}"
+        tmp.mkdir()
+        try:
+            ckpt = ocp.StandardCheckpointer()
+            ckpt.save((tmp / "carry").absolute(), _carry_dict(leaves))
+            ckpt.wait_until_finished()
+            ckpt.close()
+            arrays, layout = _flatten_outputs(self.outputs)
+            with open(tmp / "outputs.npz", "wb") as f:
+                np.savez(f, **arrays)
+            meta = {
+                "format": FORMAT,
+                "key": self.key,
+                "phase": phase,
+                "chunk": chunk,
+                "n_runs": n,
+                "leaves": _leaf_specs(leaves),
+                "outputs": layout,
+            }
+            (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
+            final = self.dir / name
+            if final.exists():
+                shutil.rmtree(final)
+            os.replace(tmp, final)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        for old in self.dir.iterdir():  # keep only the newest checkpoint
+            if old.name != name:
+                shutil.rmtree(old, ignore_errors=True)
+        size = sum(f.stat().st_size for f in final.rglob("*") if f.is_file())
+        self.saves.append(
+            {"phase": phase, "chunk": chunk, "bytes": size, "seconds": time.perf_counter() - t0}
+        )
+
+    # ------------------------------------------------------------------ reading
+    def restore(self, carry_like: dict[str, Any], out_like: dict[str, Any]) -> Resume | None:
+        """The newest checkpoint in the folder, or None (nothing there, or refused: then a
+        message on stderr says why and the runs start over).
+
+        `carry_like[phase]`: an abstract carry of that phase (shapes with the runs axis,
+        unpadded); `out_like[phase]`: an abstract per-chunk output, to rebuild the outputs."""
+        if not self.dir.is_dir():
+            return None
+        found = sorted(p for p in self.dir.iterdir() if not p.name.startswith("."))
+        if not found:
+            return None
+        path = found[-1]
+        try:
+            return self._read(path, carry_like, out_like)
+        except Exception as e:  # noqa: BLE001 - any failure to read means: do not load it
+            print(
+                f"checkpoint {path}: ignored ({type(e).__name__}: {e}); the runs start over",
+                file=sys.stderr,
+                flush=True,
+            )
+            return None
+
+    def _read(self, path: Path, carry_like: dict, out_like: dict) -> Resume:
+        import orbax.checkpoint as ocp
+
+        meta = json.loads((path / "meta.json").read_text())
+        if meta.get("format") != FORMAT:
+            raise ValueError(f"format {meta.get('format')!r}, expected {FORMAT}")
+        if meta.get("key") != self.key:
+            raise ValueError(
+                f"made for another configuration (key {str(meta.get('key'))[:12]}..., "
+                f"this run's is {self.key[:12]}...)"
+            )
+        phase, chunk = meta["phase"], int(meta["chunk"])
+        if phase not in carry_like:
+            raise ValueError(f"phase {phase!r} is not part of this run")
+        expected = _leaf_specs(
+            [np.zeros(x.shape, x.dtype) for x in jax.tree.leaves(carry_like[phase])]
+        )
+        if meta["leaves"] != expected:
+            raise ValueError("its arrays do not have this run's shapes and dtypes")
+        target = {
+            f"{i:05d}": jax.ShapeDtypeStruct(tuple(s), np.dtype(d))
+            for i, (s, d) in enumerate(expected)
+        }
+        ckpt = ocp.StandardCheckpointer()
+        try:
+            restored = ckpt.restore((path / "carry").absolute(), target)
+        finally:
+            ckpt.close()
+        leaves = [np.asarray(restored[k]) for k in sorted(restored)]
+        for x, (s, d) in zip(leaves, expected, strict=True):
+            if list(x.shape) != s or str(x.dtype) != d:
+                raise ValueError("restored arrays do not have the recorded shapes")
+        outputs: dict[str, list[Any]] = {}
+        with np.load(path / "outputs.npz") as z:
+            for ph, count in meta["outputs"].items():
+                treedef = jax.tree.structure(out_like[ph]) if count else None
+                n_leaves = treedef.num_leaves if treedef else 0
+                outputs[ph] = [
+                    jax.tree.unflatten(treedef, [z[f"{ph}/{i}/{j}"] for j in range(n_leaves)])
+                    for i in range(count)
+                ]
+        return Resume(phase, chunk, leaves, outputs)
+
+    def clear(self) -> None:
+        """Delete every checkpoint (after the results are written, or to start over)."""
+        shutil.rmtree(self.dir, ignore_errors=True)
