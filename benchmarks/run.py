@@ -355,7 +355,9 @@ def main(argv: list[str] | None = None) -> int:
     tasks = [
         t
         for t in tier.tasks
-        if (not args.tasks or t.task in args.tasks) and suite.kinds_of(domain_of(t))[0]
+        if (not args.tasks or t.task in args.tasks)
+        and (not suite.tasks or t.task in suite.tasks)
+        and suite.kinds_of(domain_of(t))[0]
     ]
     if not specs or not tasks:
         labels = tuple(s.label for s in suite.methods)
