@@ -81,17 +81,18 @@ def validate_hparams(
 @dataclass(frozen=True)
 class EnvConfig:
     task: str = "point"
-    backend: str = "positional"
+    backend: str = "positional"  # Brax tasks only; the pure-JAX tasks ignore it ("none")
     episode_length: int = 1000
 
     def __post_init__(self):
-        from jaxo2o.envs import BRAX_BACKENDS, TASKS
+        from jaxo2o.envs import BRAX_BACKENDS, BRAX_TASKS, TASKS
 
         _require(self.task in TASKS, "env.task", f"unknown {self.task!r}; choose one of {TASKS}")
+        choices = BRAX_BACKENDS if self.task in BRAX_TASKS else (*BRAX_BACKENDS, "none")
         _require(
-            self.backend in BRAX_BACKENDS,
+            self.backend in choices,
             "env.backend",
-            f"unknown {self.backend!r}; choose one of {BRAX_BACKENDS}",
+            f"unknown {self.backend!r}; choose one of {choices}",
         )
         _require(
             self.episode_length > 0, "env.episode_length", f"must be > 0, got {self.episode_length}"
