@@ -63,6 +63,26 @@ def coefficient_grid(method: FamO2O, state, hp, layout, per_cell: int = 8) -> np
     return np.where(walls, np.nan, beta)
 
 
+def rollout_positions(method, state, hp, env, n: int, key: jax.Array) -> np.ndarray:
+    """(n, T + 1, 2) positions of n deterministic episodes from the start (NaN after the end)."""
+
+    def episode(k):
+        s0 = env.reset(k)
+
+        def step(carry, _):
+            st, alive = carry
+            a = method.act(state, st.obs[None], k, hp, deterministic=True)[0][0]
+            nxt, res = env.step(st, a)
+            pos = jnp.where(alive, res.next_obs[:2], jnp.nan)
+            done = jnp.logical_or(res.terminated, res.truncated)
+            return (nxt, jnp.logical_and(alive, ~done)), pos
+
+        _, path = jax.lax.scan(step, (s0, jnp.array(True)), None, length=env.episode_length)
+        return jnp.concatenate([s0.obs[None, :2], path])
+
+    return np.asarray(jax.jit(jax.vmap(episode))(jax.random.split(key, n)))
+
+
 def plot_grid(grids: list[np.ndarray], lo: float, hi: float, title: str, path: Path) -> None:
     import matplotlib
 
@@ -94,7 +114,15 @@ def main(argv: list[str] | None = None) -> int:
     ds_id = dataset_id(t.task, args.kind, args.tier)
     ds = load_dataset(ds_id)
     out = Path(args.out) / f"{t.task}-{args.kind}"
+    out.mkdir(parents=True, exist_ok=True)
     method = FamO2O()
+    if domain == "maze":  # the data the runs learn from: its first 40 episodes
+        from jaxo2o.envs.render import episode_positions, render_trajectories
+
+        tr = ds.transitions
+        ends = np.logical_or(tr.terminated, tr.truncated)
+        eps = episode_positions(np.asarray(tr.obs), np.asarray(tr.next_obs), ends)
+        render_trajectories(t.task, eps[:40], out / "dataset.png")
     rows, summary = [], []
     for mode in MODES:
         exp = experiment_for(suite, spec, env, ds_id, args.kind, domain)
@@ -127,6 +155,13 @@ def main(argv: list[str] | None = None) -> int:
                 from jaxo2o.envs.maze import layout_of
 
                 grids.append(coefficient_grid(method, state, hp, layout_of(t.task)))
+                if i == 0:
+                    from jaxo2o.envs import make_env
+                    from jaxo2o.envs.render import render_trajectories
+
+                    maze = make_env(t.task, "none", t.episode_length)
+                    paths = rollout_positions(method, state, hp, maze, 5, jax.random.PRNGKey(7))
+                    render_trajectories(t.task, paths, out / f"rollouts-{mode}-seed0.png")
         if grids:
             plot_grid(
                 grids, lo, hi, f"FamO2O ({mode}) on {t.task}", out / f"coefficient-{mode}.png"
