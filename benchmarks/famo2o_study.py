@@ -91,7 +91,9 @@ def plot_grid(grids: list[np.ndarray], lo: float, hi: float, title: str, path: P
 
     fig, axes = plt.subplots(1, len(grids), figsize=(3.2 * len(grids) + 1, 3.4), squeeze=False)
     for i, (ax, g) in enumerate(zip(axes[0], grids, strict=True)):
-        im = ax.imshow(g, vmin=lo, vmax=hi, cmap="viridis")
+        cmap = plt.get_cmap("viridis").copy()
+        cmap.set_bad("0.3")  # walls
+        im = ax.imshow(g, vmin=lo, vmax=hi, cmap=cmap)
         ax.set_title(f"seed {i}")
         ax.set_xticks([])
         ax.set_yticks([])
@@ -122,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
         tr = ds.transitions
         ends = np.logical_or(tr.terminated, tr.truncated)
         eps = episode_positions(np.asarray(tr.obs), np.asarray(tr.next_obs), ends)
-        render_trajectories(t.task, eps[:40], out / "dataset.png")
+        render_trajectories(t.task, eps[:40], out / "dataset.png", scale=48)
     rows, summary = [], []
     for mode in MODES:
         exp = experiment_for(suite, spec, env, ds_id, args.kind, domain)
@@ -161,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
 
                     maze = make_env(t.task, "none", t.episode_length)
                     paths = rollout_positions(method, state, hp, maze, 5, jax.random.PRNGKey(7))
-                    render_trajectories(t.task, paths, out / f"rollouts-{mode}-seed0.png")
+                    render_trajectories(t.task, paths, out / f"rollouts-{mode}-seed0.png", scale=48)
         if grids:
             plot_grid(
                 grids, lo, hi, f"FamO2O ({mode}) on {t.task}", out / f"coefficient-{mode}.png"
