@@ -117,7 +117,6 @@ def main(argv: list[str] | None = None) -> int:
     ds = load_dataset(ds_id)
     out = Path(args.out) / f"{t.task}-{args.kind}"
     out.mkdir(parents=True, exist_ok=True)
-    method = FamO2O()
     if domain == "maze":  # the data the runs learn from: its first 40 episodes
         from jaxo2o.envs.render import episode_positions, render_trajectories
 
@@ -132,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
         p = plan(exp, dataset=ds)
         print(f"== famo2o {mode}: {p.n_runs} runs", flush=True)
         res = execute(p, desc=f"famo2o {mode}")
+        method: FamO2O = p.method  # the run's own configuration (widths, weight mode)
         write_result(out / mode, res, f"famo2o ({mode}) on {ds_id}")
         obs = jnp.asarray(ds.transitions.obs)
         grids, lo, hi = [], float(p.hp.beta_min[0]), float(p.hp.beta_max[0])
