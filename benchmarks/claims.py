@@ -36,6 +36,8 @@ class Claim:
 CLAIMS = (
     Claim("FamO2O", "final score above IQL's (same buffer, budgets)", "famo2o", "iql-union",
           "online_final"),
+    Claim("FamO2O", "the released code's weights (official_broadcast) do as well as per-sample",
+          "famo2o-official", "famo2o", "online_final"),
     Claim("ACA", "no collapse where direct fine-tuning collapses: smaller drop from the offline "
           "score to the dip", "aca", "sac-direct", "drop"),
     Claim("ACA", "final score above direct fine-tuning's", "aca", "sac-direct", "online_final"),
@@ -49,10 +51,20 @@ class ClaimsArgs:
     out: str = ""  # default: <root>/claims.md
 
 
-def load_rows(root: Path) -> list[dict]:
+def load_rows(root: Path, study: Path) -> list[dict]:
+    """The bench's runs, and the FamO2O study's (its `per_sample` runs are the suite's famo2o
+    line, same settings; `official_broadcast` becomes the line "famo2o-official") on datasets
+    the bench has no famo2o run of."""
     rows = []
     for f in sorted(root.glob("runs/*/*/*/runs.csv")):
         task, kind, label = f.parts[-4:-1]
+        rows += [r | {"task": task, "kind": kind, "label": label} for r in read_csv(f)]
+    have = {(r["task"], r["kind"]) for r in rows if r["label"] == "famo2o"}
+    for f in sorted(study.glob("*/*/runs.csv")):
+        task, kind = f.parts[-3].rsplit("-", 1)
+        label = {"per_sample": "famo2o", "official_broadcast": "famo2o-official"}[f.parts[-2]]
+        if label == "famo2o" and (task, kind) in have:
+            continue
         rows += [r | {"task": task, "kind": kind, "label": label} for r in read_csv(f)]
     return rows
 
@@ -129,7 +141,7 @@ def coefficient_rows(study: Path) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     args = tyro.cli(ClaimsArgs, args=argv, description=__doc__)
     root = Path(args.root)
-    rows = load_rows(root)
+    rows = load_rows(root, Path(args.study))
     if not rows:
         print(f"error: {root}: no runs/<task>/<kind>/<label>/runs.csv found", file=sys.stderr)
         return 2
