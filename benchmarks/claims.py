@@ -36,7 +36,7 @@ class Claim:
 CLAIMS = (
     Claim("FamO2O", "final score above IQL's (same buffer, budgets)", "famo2o", "iql-union",
           "online_final"),
-    Claim("FamO2O", "the released code's weights (official_broadcast) do as well as per-sample",
+    Claim("FamO2O", "(not a paper claim) the released code's broadcast weights change the score",
           "famo2o-official", "famo2o", "online_final"),
     Claim("ACA", "no collapse where direct fine-tuning collapses: smaller drop from the offline "
           "score to the dip", "aca", "sac-direct", "drop"),
