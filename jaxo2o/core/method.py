@@ -52,6 +52,34 @@ def registered() -> dict[str, type[Method]]:
     return dict(_REGISTRY)
 
 
+def check_network_config(config: Any, prefix: str) -> None:
+    """The checks every method's static config shares: positive integer `hidden` widths, at
+    least one critic (if it has `n_critics`), a known `reward_normalization` (if it has one).
+    Raises ConfigError naming `<prefix>.<field>`."""
+
+    def require(cond: bool, field: str, msg: str) -> None:
+        if not cond:
+            raise ConfigError(f"{prefix}.{field}: {msg}")
+
+    hidden = config.hidden
+    require(
+        len(hidden) > 0 and all(isinstance(h, int) and h > 0 for h in hidden),
+        "hidden",
+        f"must be positive integer widths, got {hidden!r}",
+    )
+    if hasattr(config, "n_critics"):
+        n = config.n_critics
+        ok = isinstance(n, int) and not isinstance(n, bool) and n >= 1
+        require(ok, "n_critics", f"must be an integer >= 1, got {n!r}")
+    if hasattr(config, "reward_normalization"):
+        kind = config.reward_normalization
+        require(
+            kind in REWARD_NORMALIZATIONS,
+            "reward_normalization",
+            f"unknown {kind!r}; choose one of {REWARD_NORMALIZATIONS}",
+        )
+
+
 def build_hparams(cls: type, prefix: str, overrides: dict[str, Any]) -> Any:
     """`cls(**overrides)` as float32 arrays; an unknown name is a ConfigError listing the valid."""
     names = [f.name for f in dataclasses.fields(cls)]

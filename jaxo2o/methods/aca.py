@@ -117,7 +117,7 @@ from jaxo2o.core.distributions import (
 )
 from jaxo2o.core.flops import Pass
 from jaxo2o.core.losses import ensemble_mse, td_target
-from jaxo2o.core.method import REWARD_NORMALIZATIONS, Method
+from jaxo2o.core.method import Method, check_network_config
 from jaxo2o.core.networks import MLP, CriticEnsemble, TanhGaussianPolicy, ValueNet, orthogonal
 from jaxo2o.core.optim import NetState, net_init, net_step, polyak
 from jaxo2o.core.transitions import Transitions
@@ -327,16 +327,7 @@ class ACAConfig:
             if not cond:
                 raise ConfigError(f"aca.{field}: {msg}")
 
-        require(
-            len(self.hidden) > 0 and all(isinstance(h, int) and h > 0 for h in self.hidden),
-            "hidden",
-            f"must be positive integer widths, got {self.hidden!r}",
-        )
-        require(
-            isinstance(self.n_critics, int) and self.n_critics >= 1,
-            "n_critics",
-            f"must be an integer >= 1, got {self.n_critics!r}",
-        )
+        check_network_config(self, "aca")
         require(
             self.policy in POLICIES, "policy", f"unknown {self.policy!r}; choose one of {POLICIES}"
         )
@@ -344,11 +335,6 @@ class ACAConfig:
             isinstance(self.alignment, bool),
             "alignment",
             f"must be True or False, got {self.alignment!r}",
-        )
-        require(
-            self.reward_normalization in REWARD_NORMALIZATIONS,
-            "reward_normalization",
-            f"unknown {self.reward_normalization!r}; choose one of {REWARD_NORMALIZATIONS}",
         )
 
 

@@ -40,7 +40,7 @@ from jaxo2o.core.losses import (
     td_target,
     weight_ess,
 )
-from jaxo2o.core.method import REWARD_NORMALIZATIONS, Method
+from jaxo2o.core.method import Method, check_network_config
 from jaxo2o.core.networks import CriticEnsemble, GaussianPolicy
 from jaxo2o.core.optim import NetState, net_init, net_step, polyak
 from jaxo2o.core.transitions import Transitions
@@ -137,15 +137,7 @@ class AWACConfig:
     reward_normalization: str = "none"
 
     def __post_init__(self):
-        if not (len(self.hidden) > 0 and all(isinstance(h, int) and h > 0 for h in self.hidden)):
-            raise ConfigError(f"awac.hidden: must be positive integer widths, got {self.hidden!r}")
-        if self.n_critics < 1:
-            raise ConfigError(f"awac.n_critics: must be >= 1, got {self.n_critics}")
-        if self.reward_normalization not in REWARD_NORMALIZATIONS:
-            raise ConfigError(
-                f"awac.reward_normalization: unknown {self.reward_normalization!r}; "
-                f"choose one of {REWARD_NORMALIZATIONS}"
-            )
+        check_network_config(self, "awac")
 
 
 AWAC_PRESETS: dict[str, dict[str, Any]] = {

@@ -79,7 +79,7 @@ from jaxo2o.config import ConfigError, validate_hparams
 from jaxo2o.core.distributions import gaussian_log_prob, gaussian_sample, tanh_gaussian_sample
 from jaxo2o.core.flops import Pass
 from jaxo2o.core.losses import awr_actor_loss, awr_weights, temperature_loss, weight_ess
-from jaxo2o.core.method import REWARD_NORMALIZATIONS, Method
+from jaxo2o.core.method import Method, check_network_config
 from jaxo2o.core.networks import GaussianPolicy
 from jaxo2o.core.optim import NetState, net_init, net_step
 from jaxo2o.core.transitions import Transitions
@@ -192,17 +192,7 @@ class FamO2OConfig:
             if not cond:
                 raise ConfigError(f"famo2o.{field}: {msg}")
 
-        require(
-            len(self.hidden) > 0 and all(isinstance(h, int) and h > 0 for h in self.hidden),
-            "hidden",
-            f"must be positive integer widths, got {self.hidden!r}",
-        )
-        require(self.n_critics >= 1, "n_critics", f"must be >= 1, got {self.n_critics}")
-        require(
-            self.reward_normalization in REWARD_NORMALIZATIONS,
-            "reward_normalization",
-            f"unknown {self.reward_normalization!r}; choose one of {REWARD_NORMALIZATIONS}",
-        )
+        check_network_config(self, "famo2o")
         require(
             self.critic_reduction in CRITIC_REDUCTIONS,
             "critic_reduction",

@@ -49,7 +49,7 @@ from jaxo2o.core.losses import (
     td_target,
     weight_ess,
 )
-from jaxo2o.core.method import REWARD_NORMALIZATIONS, Method
+from jaxo2o.core.method import Method, check_network_config
 from jaxo2o.core.networks import CriticEnsemble, GaussianPolicy, ValueNet
 from jaxo2o.core.optim import NetState, net_init, net_step, polyak
 from jaxo2o.core.transitions import Transitions
@@ -180,21 +180,11 @@ class IQLConfig:
             if not cond:
                 raise ConfigError(f"iql.{field}: {msg}")
 
-        require(
-            len(self.hidden) > 0 and all(isinstance(h, int) and h > 0 for h in self.hidden),
-            "hidden",
-            f"must be positive integer widths, got {self.hidden!r}",
-        )
-        require(self.n_critics >= 1, "n_critics", f"must be >= 1, got {self.n_critics}")
+        check_network_config(self, "iql")
         require(
             isinstance(self.offline_steps, int) and self.offline_steps >= 0,
             "offline_steps",
             f"must be an integer >= 0, got {self.offline_steps!r}",
-        )
-        require(
-            self.reward_normalization in REWARD_NORMALIZATIONS,
-            "reward_normalization",
-            f"unknown {self.reward_normalization!r}; choose one of {REWARD_NORMALIZATIONS}",
         )
         require(
             self.critic_reduction in CRITIC_REDUCTIONS,
