@@ -131,39 +131,29 @@ def compile_programs(
     mem: dict[str, int] = {}
 
     def build(fn, in_axes, donate, *args):
-        jitted = shard(jax.vmap(fn, in_axes=in_axes), donate)
-        compiled = jitted.lower(*args).compile()
+        """(compiled program, abstract outputs) of `fn` vmapped over the runs."""
+        vmapped = jax.vmap(fn, in_axes=in_axes)
+        compiled = shard(vmapped, donate).lower(*args).compile()
         for k, v in _memory(compiled).items():
             mem[k] = max(mem.get(k, 0), v)
-        return compiled
+        return compiled, jax.eval_shape(vmapped, *args)
 
-    off_start = build(trainer.offline_start, (0, 0), (), keys, hp)
-    off_carry = jax.eval_shape(jax.vmap(trainer.offline_start), keys, hp)
-    off_chunk = eval_off = None
+    chunk_axes = (0, 0, 0, None, None)
+    shapes: dict[str, Any] = {}  # carries and outputs, the layout checkpoints are restored into
+    off_start, off_carry = build(trainer.offline_start, (0, 0), (), keys, hp)
+    off_chunk = eval_off = on_start = on_chunk = eval_on = None
     if run.offline_steps:
-        off_chunk = build(
-            trainer.offline_chunk, (0, 0, 0, None, None), (0,), off_carry, hp, rhp, dataset, c
+        off_chunk, (_, ms, _) = build(
+            trainer.offline_chunk, chunk_axes, (0,), off_carry, hp, rhp, dataset, c
         )
-        eval_off = build(trainer.evaluate, (0, 0, 0), (), off_carry.state, keys, hp)
-    shapes: dict[str, Any] = {}
-    on_start = on_chunk = eval_on = None
-    if run.offline_steps:
-        shapes["offline"] = off_carry
-        ev = jax.eval_shape(jax.vmap(trainer.evaluate), off_carry.state, keys, hp)
-        ms = jax.eval_shape(
-            jax.vmap(trainer.offline_chunk, in_axes=(0, 0, 0, None, None)),
-            off_carry,
-            hp,
-            rhp,
-            dataset,
-            c,
-        )[1]
-        shapes["out_offline"] = (ev, ms)
+        eval_off, ev = build(trainer.evaluate, (0, 0, 0), (), off_carry.state, keys, hp)
+        shapes["offline"], shapes["out_offline"] = off_carry, (ev, ms)
     if run.online_steps:
-        on_start = build(trainer.online_start, (0, 0, 0), (0,), off_carry.state, keys, hp)
-        on_carry = jax.eval_shape(jax.vmap(trainer.online_start), off_carry.state, keys, hp)[0]
-        on_chunk = build(
-            trainer.online_chunk, (0, 0, 0, None, None), (0,), on_carry, hp, rhp, online_data, c
+        on_start, (on_carry, _) = build(
+            trainer.online_start, (0, 0, 0), (0,), off_carry.state, keys, hp
+        )
+        on_chunk, (_, out, _) = build(
+            trainer.online_chunk, chunk_axes, (0,), on_carry, hp, rhp, online_data, c
         )
         same = jax.tree.structure(on_carry.state) == jax.tree.structure(off_carry.state) and all(
             a.shape == b.shape and a.dtype == b.dtype
@@ -173,18 +163,10 @@ def compile_programs(
         )
         if same and eval_off is not None:
             eval_on = eval_off
+            ev = jax.eval_shape(jax.vmap(trainer.evaluate), on_carry.state, keys, hp)
         else:
-            eval_on = build(trainer.evaluate, (0, 0, 0), (), on_carry.state, keys, hp)
+            eval_on, ev = build(trainer.evaluate, (0, 0, 0), (), on_carry.state, keys, hp)
         shapes["online"] = on_carry
-        ev = jax.eval_shape(jax.vmap(trainer.evaluate), on_carry.state, keys, hp)
-        out = jax.eval_shape(
-            jax.vmap(trainer.online_chunk, in_axes=(0, 0, 0, None, None)),
-            on_carry,
-            hp,
-            rhp,
-            online_data,
-            c,
-        )[1]
         shapes["out_switch"], shapes["out_online"] = ev, (ev, out)
     return Programs(
         off_start,
