@@ -102,6 +102,25 @@ class ValueNet(nn.Module):
         return MLP(self.hidden, 1)(obs)[..., 0]
 
 
+class ValueEnsemble(nn.Module):
+    """`n` independent V(s) networks in one vmapped call; output shape (n, batch)."""
+
+    hidden: Sequence[int] = (256, 256)
+    n: int = 2
+
+    @nn.compact
+    def __call__(self, obs: jax.Array) -> jax.Array:
+        ens = nn.vmap(
+            ValueNet,
+            variable_axes={"params": 0},
+            split_rngs={"params": True},
+            in_axes=None,
+            out_axes=0,
+            axis_size=self.n,
+        )
+        return ens(self.hidden)(obs)
+
+
 class GaussianPolicy(nn.Module):
     """IQL-family policy: mean = tanh(Dense(trunk)), state-independent log-std clipped to a range.
 

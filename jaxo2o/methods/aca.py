@@ -118,7 +118,13 @@ from jaxo2o.core.distributions import (
 from jaxo2o.core.flops import Pass
 from jaxo2o.core.losses import ensemble_mse, td_target
 from jaxo2o.core.method import Method, check_network_config
-from jaxo2o.core.networks import MLP, CriticEnsemble, TanhGaussianPolicy, ValueNet, orthogonal
+from jaxo2o.core.networks import (
+    MLP,
+    CriticEnsemble,
+    TanhGaussianPolicy,
+    ValueEnsemble,
+    orthogonal,
+)
 from jaxo2o.core.optim import NetState, net_init, net_step, polyak
 from jaxo2o.core.transitions import Transitions
 
@@ -231,25 +237,6 @@ def greedy_action(kind: str, loc: jax.Array) -> jax.Array:
 
 
 # ------------------------------------------------------------------ baselines Z and R from Z
-class ValueEnsemble(nn.Module):
-    """`n` independent V(s) networks in one vmapped call; output shape (n, batch)."""
-
-    hidden: tuple[int, ...] = (256, 256)
-    n: int = 2
-
-    @nn.compact
-    def __call__(self, obs: jax.Array) -> jax.Array:
-        ens = nn.vmap(
-            ValueNet,
-            variable_axes={"params": 0},
-            split_rngs={"params": True},
-            in_axes=None,
-            out_axes=0,
-            axis_size=self.n,
-        )
-        return ens(self.hidden)(obs)
-
-
 def critic_from_baseline(baseline_params: Any, act_size: int) -> Any:
     """R's parameters (a `CriticEnsemble` tree) from Z's: every layer copied, the first kernel's
     action rows (after the observation rows) set to zero, so R_k(s, a) = Z_k(s)."""
