@@ -80,9 +80,9 @@ def validate_hparams(
 
 @dataclass(frozen=True)
 class EnvConfig:
-    task: str = "point"
-    backend: str = "positional"  # Brax tasks only; the pure-JAX tasks ignore it ("none")
-    episode_length: int = 1000
+    task: str = "point"  # point, a Brax task (hopper, ...) or pointmaze-{umaze,medium,large}
+    backend: str = "positional"  # Brax: generalized|positional|spring|mjx; pure-JAX tasks: none
+    episode_length: int = 1000  # steps before an episode is truncated
 
     def __post_init__(self):
         from jaxo2o.envs import BRAX_BACKENDS, BRAX_TASKS, TASKS
@@ -105,16 +105,16 @@ class RunConfig:
 
     offline_steps: int = 0  # gradient steps on the dataset
     online_steps: int = 10_000  # environment iterations (each steps `num_envs` environments)
-    num_envs: int = 1
+    num_envs: int = 1  # environments stepped side by side online
     updates_per_step: int = 1  # gradient steps per online iteration
     warmup_steps: int = 0  # online iterations before updates start
     warmup_random: bool = False  # act uniformly at random during warm-up (SAC from scratch)
-    batch_size: int = 256
+    batch_size: int = 256  # transitions per gradient step
     buffer_capacity: int = 0  # online buffer rows; 0 means online_steps * num_envs
     offline_eval_every: int = 5_000  # gradient steps between offline evaluations
     online_eval_every: int = 5_000  # online iterations between evaluations
-    eval_episodes: int = 10
-    protocol: str = "direct"
+    eval_episodes: int = 10  # deterministic episodes per evaluation
+    protocol: str = "direct"  # direct | buffer | scratch | union | seeded (module docstring)
     offline_fraction: float = 0.5  # share of dataset rows per online batch (direct protocol)
     seed_episodes: int = 0  # seeded protocol: best offline episodes that start the buffer
     progress: bool = True

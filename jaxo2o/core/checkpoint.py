@@ -80,6 +80,7 @@ class Checkpointer(ChunkHook):
         self.chunks: dict[str, int] = {}
         self.outputs: dict[str, list[Any]] = {"offline": [], "switch": [], "online": []}
         self.saves: list[dict[str, Any]] = []
+        self.label = "checkpoint"  # how messages name what is refused
 
     # ------------------------------------------------------------------ runner interface
     def begin(self, chunks: dict[str, int], outputs: dict[str, list[Any]], n_runs: int) -> None:
@@ -159,7 +160,7 @@ class Checkpointer(ChunkHook):
             return self._read(path, carry_like, out_like)
         except Exception as e:  # noqa: BLE001 - any failure to read means: do not load it
             print(
-                f"checkpoint {path}: ignored ({type(e).__name__}: {e}); the runs start over",
+                f"{self.label} {path}: ignored ({type(e).__name__}: {e}); the runs start over",
                 file=sys.stderr,
                 flush=True,
             )

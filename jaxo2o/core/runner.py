@@ -60,6 +60,7 @@ class BatchResult:
     programs: int = 1  # compiled programs the run was made of
     buffer: Any = None  # the final online replay buffers (chunked path), runs axis first
     resumed_from: str | None = None  # "<phase> chunk <i>" when continued from a checkpoint
+    offline_from: str | None = None  # "computed", "checkpoint" or "shared" (None: no offline)
 
 
 def _pad(tree: Any, n_pad: int) -> Any:
@@ -88,26 +89,82 @@ class ChunkHook:
         "online" (evaluation, (training metrics, acting info, training return))."""
 
 
+class Program:
+    """One chunk function of a batch, lowered; compiled the first time it is needed (a phase
+    restored from a checkpoint or a shared offline phase never compiles its programs)."""
+
+    def __init__(self, lowered: Any) -> None:
+        self.lowered, self.compiled, self.seconds = lowered, None, 0.0
+        self.memory: dict[str, int] = {}
+
+    @property
+    def out_info(self) -> Any:
+        """The abstract outputs (shapes and dtypes, runs axis first)."""
+        return self.lowered.out_info
+
+    def compile(self) -> None:
+        if self.compiled is None:
+            t0 = time.perf_counter()
+            self.compiled = self.lowered.compile()
+            self.seconds = time.perf_counter() - t0
+            self.memory = _memory(self.compiled)
+
+    def __call__(self, *args: Any) -> Any:
+        self.compile()
+        return self.compiled(*args)
+
+
+PHASE_PROGRAMS = {
+    "offline": ("offline_start", "offline_chunk", "evaluate_offline"),
+    "online": ("online_start", "online_chunk", "evaluate_online"),
+}
+
+
 @dataclass
 class Programs:
-    """The compiled chunk programs of one batch of runs (see `core.loop`)."""
+    """The chunk programs of one batch of runs (see `core.loop`), lowered; `compile` compiles
+    those of the phases that will run."""
 
-    offline_start: Any
-    offline_chunk: Any
-    evaluate_offline: Any
-    online_start: Any
-    online_chunk: Any
-    evaluate_online: Any
-    compile_seconds: float
-    memory: dict[str, int]
-    shapes: dict[str, Any] | None = None  # abstract carries and chunk outputs, per phase
+    offline_start: Program
+    offline_chunk: Program | None
+    evaluate_offline: Program | None
+    online_start: Program | None
+    online_chunk: Program | None
+    evaluate_online: Program | None
+    lower_seconds: float
+    shapes: dict[str, Any]  # abstract carries and chunk outputs, per phase
+
+    def _all(self) -> dict[int, Program]:
+        names = [n for ns in PHASE_PROGRAMS.values() for n in ns]
+        progs = (getattr(self, n) for n in names)
+        return {id(p): p for p in progs if p is not None}  # evaluation may serve both phases
+
+    def compile(self, phases: tuple[str, ...] = ("offline", "online")) -> None:
+        """Compile (or take from the persistent cache) every program of `phases`."""
+        for phase in phases:
+            for name in PHASE_PROGRAMS[phase]:
+                prog = getattr(self, name)
+                if prog is not None:
+                    prog.compile()
+
+    @property
+    def compile_seconds(self) -> float:
+        """Lowering plus every compilation made so far."""
+        return self.lower_seconds + sum(p.seconds for p in self._all().values())
+
+    @property
+    def memory(self) -> dict[str, int]:
+        """Per kind of buffer, the largest of the compiled programs'."""
+        mem: dict[str, int] = {}
+        for p in self._all().values():
+            for k, v in p.memory.items():
+                mem[k] = max(mem.get(k, 0), v)
+        return mem
 
     @property
     def count(self) -> int:
-        """Distinct compiled programs (evaluation is one when the state type does not change)."""
-        progs = [self.offline_start, self.offline_chunk, self.online_start, self.online_chunk]
-        evals = {id(self.evaluate_offline), id(self.evaluate_online)} - {id(None)}
-        return sum(p is not None for p in progs) + len(evals)
+        """Distinct programs compiled so far."""
+        return sum(p.compiled is not None for p in self._all().values())
 
 
 def _memory(compiled: Any) -> dict[str, int]:
@@ -119,24 +176,19 @@ def _memory(compiled: Any) -> dict[str, int]:
     return out
 
 
-def compile_programs(
+def lower_programs(
     trainer: Trainer, keys: Any, hp: Any, rhp: Any, dataset: Any, online_data: Any, shard: Any
 ) -> Programs:
-    """Lower and compile every chunk program ahead of time from abstract shapes (so compile time
-    is measured apart from run time and nothing runs twice). `shard(fn, donate)` jits a vmapped
-    function with the batch's shardings."""
+    """Lower every chunk program from abstract shapes (nothing is compiled or run yet).
+    `shard(fn, donate)` jits a vmapped function with the batch's shardings."""
     run = trainer.run
     t0 = time.perf_counter()
     c = jnp.zeros((), jnp.int32)
-    mem: dict[str, int] = {}
 
     def build(fn, in_axes, donate, *args):
-        """(compiled program, abstract outputs) of `fn` vmapped over the runs."""
-        vmapped = jax.vmap(fn, in_axes=in_axes)
-        compiled = shard(vmapped, donate).lower(*args).compile()
-        for k, v in _memory(compiled).items():
-            mem[k] = max(mem.get(k, 0), v)
-        return compiled, jax.eval_shape(vmapped, *args)
+        """(lowered program, abstract outputs) of `fn` vmapped over the runs."""
+        prog = Program(shard(jax.vmap(fn, in_axes=in_axes), donate).lower(*args))
+        return prog, _abstract(prog.out_info)
 
     chunk_axes = (0, 0, 0, None, None)
     shapes: dict[str, Any] = {}  # carries and outputs, the layout checkpoints are restored into
@@ -163,22 +215,28 @@ def compile_programs(
         )
         if same and eval_off is not None:
             eval_on = eval_off
-            ev = jax.eval_shape(jax.vmap(trainer.evaluate), on_carry.state, keys, hp)
+            ev = shapes["out_offline"][0]
         else:
             eval_on, ev = build(trainer.evaluate, (0, 0, 0), (), on_carry.state, keys, hp)
         shapes["online"] = on_carry
         shapes["out_switch"], shapes["out_online"] = ev, (ev, out)
-    return Programs(
-        off_start,
-        off_chunk,
-        eval_off,
-        on_start,
-        on_chunk,
-        eval_on,
-        time.perf_counter() - t0,
-        mem,
-        shapes,
-    )
+    lower_s = time.perf_counter() - t0
+    return Programs(off_start, off_chunk, eval_off, on_start, on_chunk, eval_on, lower_s, shapes)
+
+
+def _abstract(tree: Any) -> Any:
+    """Lowered outputs -> plain ShapeDtypeStructs (what `jax.eval_shape` gives)."""
+    return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), tree)
+
+
+def compile_programs(
+    trainer: Trainer, keys: Any, hp: Any, rhp: Any, dataset: Any, online_data: Any, shard: Any
+) -> Programs:
+    """Lower and compile every chunk program ahead of time (so compile time is measured apart
+    from run time and nothing runs twice)."""
+    progs = lower_programs(trainer, keys, hp, rhp, dataset, online_data, shard)
+    progs.compile()
+    return progs
 
 
 def _stack(chunks: list[Any]) -> Any:
@@ -264,6 +322,7 @@ def run_batch(
     online_data: Transitions | None = None,
     hook: ChunkHook | None = None,
     checkpoint: Any = None,
+    shared_offline: str | os.PathLike | None = None,
 ) -> BatchResult:
     """Compile the chunk programs once and run every run of the batch (leading axis of `keys`),
     chunk by chunk from the host: progress, curves and `hook` between chunks, the runs' state
@@ -271,27 +330,42 @@ def run_batch(
 
     `checkpoint` (a `core.checkpoint.Checkpointer`): continue from its newest checkpoint when it
     holds one for these runs (the chunks already done are not run again, their outputs are
-    taken from the checkpoint), and write checkpoints as the runs advance."""
+    taken from the checkpoint), and write checkpoints as the runs advance.
+
+    `shared_offline` (a folder): take the end of the offline phase from there when a batch
+    with the same offline computation already made it, else save it there once computed
+    (`core.shared_offline`). The programs of a phase that is restored are never compiled."""
     prep = prepare(trainer, keys, hp, rhp, dataset, devices, online_data)
     keys, hp, rhp, dataset, online_data = prep.args
     n_runs, n_dev, place = prep.n_runs, prep.n_devices, prep.place
     n_pad = keys.shape[0] - n_runs
-    progs = compile_programs(trainer, keys, hp, rhp, dataset, online_data, prep.shard)
+    progs = lower_programs(trainer, keys, hp, rhp, dataset, online_data, prep.shard)
     run = trainer.run
     n_off = trainer.offline_chunks if run.offline_steps else 0
     n_on = trainer.online_chunks
-    shapes = progs.shapes or {}
+    shapes = progs.shapes
     unpadded = lambda t: jax.tree.map(
         lambda s: jax.ShapeDtypeStruct((n_runs,) + s.shape[1:], s.dtype), t
     )
-    resume = None
-    if checkpoint is not None:
-        carries = {ph: unpadded(shapes[ph]) for ph in ("offline", "online") if ph in shapes}
-        outs_like = {ph: shapes[f"out_{ph}"] for ph in ("offline", "switch", "online")
-                     if f"out_{ph}" in shapes}  # fmt: skip
-        resume = checkpoint.restore(carries, outs_like)
+    carries = {ph: unpadded(shapes[ph]) for ph in ("offline", "online") if ph in shapes}
+    outs_like = {ph: shapes[f"out_{ph}"] for ph in ("offline", "switch", "online")
+                 if f"out_{ph}" in shapes}  # fmt: skip
+    resume = checkpoint.restore(carries, outs_like) if checkpoint is not None else None
+    store, offline_from = None, "checkpoint" if resume else "computed"
+    if shared_offline is not None and n_off and (resume is None or resume.phase == "offline"):
+        from jaxo2o.core.shared_offline import SharedOfflinePhase, offline_key
+
+        unpad_in = lambda t: jax.tree.map(lambda x: x[:n_runs], t)
+        key = offline_key(trainer, *unpad_in((keys, hp, rhp)), dataset, n_dev)
+        store = SharedOfflinePhase(shared_offline, key)
+        shared = store.restore(carries, outs_like)
+        if shared is not None and shared.phase == "offline" and shared.chunk + 1 == n_off:
+            resume, offline_from, store = shared, "shared", None
+    own = resume if offline_from == "checkpoint" else None  # continued from this batch's own
+    offline_done = resume is not None and (resume.phase == "online" or resume.chunk + 1 == n_off)
+    progs.compile(("online",) if offline_done else ("offline", "online"))
     done = resume.outputs if resume else {}
-    hooks = [h for h in (hook, checkpoint) if h is not None]
+    hooks = [h for h in (hook, checkpoint, store) if h is not None]
     for h in hooks:
         h.begin({"offline": n_off, "online": n_on}, done, n_runs)
 
@@ -376,7 +450,8 @@ def run_batch(
         memory=progs.memory,
         programs=progs.count,
         buffer=jax.tree.map(unpad, carry.buffer) if run.online_steps else None,
-        resumed_from=f"{resume.phase} chunk {resume.chunk}" if resume else None,
+        resumed_from=None if own is None else f"{own.phase} chunk {own.chunk}",
+        offline_from=offline_from if n_off else None,
     )
 
 

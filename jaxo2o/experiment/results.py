@@ -165,13 +165,17 @@ def execute(
     hook: ChunkHook | None = None,
     checkpoint_dir: str | Path | None = None,
     checkpoint_every: int = 1,
+    shared_offline: str | Path | None = None,
 ) -> ExperimentResult:
     """Compile once and run every seed and grid value of the plan.
 
     With `checkpoint_dir`: continue from the checkpoint there if it was made for this plan
     (`checkpoint_key`), and save one every `checkpoint_every` evaluation intervals and at the
     end of each phase. The caller deletes the checkpoints once the results are written
-    (`Checkpointer(dir, '').clear()`)."""
+    (`Checkpointer(dir, '').clear()`).
+
+    With `shared_offline` (a folder): an offline phase another batch already computed (the same
+    computation on the same inputs, `core.shared_offline`) is restored instead of computed."""
     check_memory(p)
     ckpt = None
     if checkpoint_dir is not None:
@@ -195,6 +199,7 @@ def execute(
         online_data=online,
         hook=hook,
         checkpoint=ckpt,
+        shared_offline=shared_offline,
     )
     if batch.resumed_from:
         print(f"resumed from the checkpoint after {batch.resumed_from}", flush=True)

@@ -7,10 +7,12 @@ from __future__ import annotations
 import math
 import typing
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
+
+import tyro
 
 from jaxo2o.config import ConfigError, EnvConfig, RunConfig
-from jaxo2o.methods import get_method
+from jaxo2o.methods import get_method, method_names
 
 RUN_GRID_KEYS = ("offline_fraction",)  # grid keys that are run-level, not method, hyperparameters
 MAX_RUNS = 1_000_000  # a batch of more runs than this is refused before anything is built
@@ -26,16 +28,16 @@ class Experiment:
     ("expectile=0.7,0.9"), and the runs are the product of the grid and the seeds.
     """
 
-    method: str = "sac"
+    method: Annotated[str, tyro.conf.arg(help=f"one of {method_names()}")] = "sac"
     env: EnvConfig = field(default_factory=EnvConfig)
     run: RunConfig = field(default_factory=RunConfig)
     dataset: str = ""  # Minari dataset id of the offline data ("" = none)
     reference: str = ""  # dataset id whose reference scores normalize returns ("" = `dataset`)
-    seeds: int = 4
+    seeds: int = 4  # runs per grid point, seeds first_seed, first_seed + 1, ...
     first_seed: int = 0
-    method_config: tuple[str, ...] = ()
-    hparams: tuple[str, ...] = ()
-    grid: tuple[str, ...] = ()
+    method_config: tuple[str, ...] = ()  # static settings, e.g. hidden=64,64 (recompiles)
+    hparams: tuple[str, ...] = ()  # traced hyperparameters fixed for every run, e.g. tau=0.01
+    grid: tuple[str, ...] = ()  # traced values swept in one program, e.g. expectile=0.7,0.9
 
     def __post_init__(self):
         get_method(self.method)  # an unknown name is a ConfigError listing the choices

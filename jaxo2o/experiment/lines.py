@@ -1,0 +1,135 @@
+"""A sweep of several lines: methods (each with its protocol) x tasks x dataset kinds, each line
+one `Experiment` (one compiled set of programs over its seeds and grid).
+
+Named the way a user thinks: `--methods iql:direct pex sac:scratch --tasks
+inverted_double_pendulum --kinds medium medium-replay --tier quick` makes six lines; the tier
+gives each task's environment (backend, episode length) and each dataset's Minari id
+(`jaxo2o/<task>/<kind>-<tier>-v0`). A `name=value` option of `--method-config`, `--hparams`
+or `--grid` applies to every line, or only to one method's lines when written
+`method.name=value` (`--grid pex.selection_inverse_temperature=1,10`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from jaxo2o.config import PROTOCOLS, ConfigError
+from jaxo2o.experiment.spec import Experiment
+from jaxo2o.methods import get_method
+
+
+@dataclass(frozen=True)
+class Line:
+    """One line of a sweep: its experiment and where its files go (relative to --out)."""
+
+    method: str
+    protocol: str
+    task: str
+    kind: str  # "" when the dataset was named explicitly
+    experiment: Experiment
+
+    @property
+    def label(self) -> str:
+        return f"{self.method}-{self.protocol}"
+
+    @property
+    def folder(self) -> str:
+        return "/".join(p for p in (self.task, self.kind or "data", self.label))
+
+
+def parse_method(item: str) -> tuple[str, str | None]:
+    """ "name" or "name:protocol" -> (name, protocol or None); both checked."""
+    name, _, protocol = item.partition(":")
+    try:
+        get_method(name)
+    except ConfigError as e:
+        raise ConfigError(f"methods: {item!r}: {e}") from None
+    if protocol and protocol not in PROTOCOLS:
+        raise ConfigError(
+            f"methods: {item!r}: unknown protocol {protocol!r}; choose from {PROTOCOLS}"
+        )
+    return name, protocol or None
+
+
+def options_for(items: tuple[str, ...], method: str, methods: set[str], where: str) -> tuple:
+    """The "name=value" options that apply to `method`: unprefixed ones and "method.name=value"
+    ones with the prefix removed. A prefix that names no method of the sweep is an error."""
+    out = []
+    for item in items:
+        name, sep, value = item.partition("=")
+        prefix, dot, field = name.partition(".")
+        if not dot:
+            out.append(item)
+            continue
+        if prefix not in methods:
+            raise ConfigError(
+                f"{where}: {item!r} is for method {prefix!r}, which is not in this sweep "
+                f"{sorted(methods)}"
+            )
+        if prefix == method:
+            out.append(f"{field}{sep}{value}")
+    return tuple(out)
+
+
+def expand(
+    template: Experiment,
+    methods: tuple[str, ...] = (),
+    tasks: tuple[str, ...] = (),
+    kinds: tuple[str, ...] = (),
+    tier: str = "quick",
+) -> list[Line]:
+    """The lines of a sweep. Without `methods` the template's method; without `tasks` the
+    template's environment and dataset (the explicit form: `--env.task`, `--dataset`)."""
+    from jaxo2o.data.dataset import dataset_id
+    from jaxo2o.data.recipe import KINDS
+    from jaxo2o.data.tiers import TIERS
+
+    parsed = [parse_method(m) for m in methods] or [(template.method, None)]
+    names = {name for name, _ in parsed}
+    if len(set(parsed)) < len(parsed):
+        raise ConfigError(f"methods: a line is given twice in {list(methods)}")
+    if kinds and not tasks:
+        raise ConfigError("kinds: name the task(s) too (--tasks), or give --dataset explicitly")
+    if tasks and template.dataset:
+        raise ConfigError(
+            f"dataset: {template.dataset!r} and --tasks both name the data; use one of them"
+        )
+    if tasks and not kinds and template.run.offline_steps:
+        raise ConfigError("kinds: the offline phase needs data; name the dataset kinds (--kinds)")
+    if tier not in TIERS:
+        raise ConfigError(f"tier: unknown {tier!r}; choose from {tuple(TIERS)}")
+    places: list[tuple[str, str, Experiment]] = []  # (task, kind, experiment with env + data)
+    if not tasks:
+        places.append((template.env.task, "", template))
+    for task in tasks:
+        try:
+            data = TIERS[tier].task(task)
+        except ValueError as e:
+            raise ConfigError(f"tasks: {e}") from None
+        env = dataclasses.replace(
+            template.env, task=task, backend=data.backend, episode_length=data.episode_length
+        )
+        own = getattr(data, "kinds", KINDS)  # a maze's kinds, else the SAC-made kinds
+        for kind in kinds or ("",):
+            if kind and kind not in own:
+                raise ConfigError(f"kinds: {task} has no {kind!r} data; its kinds are {own}")
+            try:
+                ds = dataset_id(task, kind, tier) if kind else ""
+            except ValueError as e:
+                raise ConfigError(f"kinds: {e}") from None
+            places.append((task, kind, dataclasses.replace(template, env=env, dataset=ds)))
+    lines = []
+    for task, kind, base in places:
+        for name, protocol in parsed:
+            run = base.run if protocol is None else dataclasses.replace(base.run, protocol=protocol)
+            exp = dataclasses.replace(
+                base,
+                method=name,
+                run=run,
+                method_config=options_for(base.method_config, name, names, "method_config"),
+                hparams=options_for(base.hparams, name, names, "hparams"),
+                grid=options_for(base.grid, name, names, "grid"),
+            )
+            lines.append(Line(name, run.protocol, task, kind, exp))
+    return lines
