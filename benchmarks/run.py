@@ -51,6 +51,7 @@ class BenchArgs:
     skip_offline_table: bool = False  # do not run the offline IQL-vs-BC table
     report_only: bool = False  # run nothing: tabulate the experiments already finished
     tasks: tuple[str, ...] = ()  # restrict to these tasks
+    offline_cache: str = ".cache/offline"  # offline phases shared between lines ("" = none)
 
 
 def experiment_for(
@@ -232,7 +233,8 @@ def run_suite(args: BenchArgs, suite: Suite, tasks: list, specs: list, root: Pat
                     if args.force and ckpt.exists():
                         Checkpointer(ckpt, "").clear()
                     # an interrupted experiment continues from its last checkpoint
-                    res = execute(p, desc=f"{t.task}/{kind}/{label}", checkpoint_dir=ckpt)
+                    res = execute(p, desc=f"{t.task}/{kind}/{label}", checkpoint_dir=ckpt,
+                                  shared_offline=args.offline_cache or None)  # fmt: skip
                     write_result(folder, res, f"{label} on {ds_id}")
                     Checkpointer(ckpt, "").clear()
                     act = act_rows(res, {"task": t.task, "kind": kind, "label": label})
@@ -245,11 +247,15 @@ def run_suite(args: BenchArgs, suite: Suite, tasks: list, specs: list, root: Pat
                             "label": label,
                             "compile_s": res.batch.compile_seconds,
                             "run_s": res.batch.run_seconds,
+                            "offline_from": res.batch.offline_from,
+                            "offline_s": res.batch.offline_seconds,
+                            "offline_compile_s": res.batch.offline_compile_seconds,
                         }
                     )
+                    shared = ", offline phase shared" if res.batch.offline_from == "shared" else ""
                     print(
                         f"   compile {res.batch.compile_seconds:.0f} s, run "
-                        f"{res.batch.run_seconds:.0f} s",
+                        f"{res.batch.run_seconds:.0f} s{shared}",
                         flush=True,
                     )
                 else:

@@ -106,6 +106,8 @@ def write_result(out: Path, res: ExperimentResult, title: str) -> None:
         "compiled_memory": res.batch.memory,
         "resumed_from": res.batch.resumed_from,
         "offline_from": res.batch.offline_from,
+        "offline_seconds": res.batch.offline_seconds,
+        "offline_compile_seconds": res.batch.offline_compile_seconds,
         "checkpoints_written": res.checkpoints,
         "diverged_runs": len(diverged),
     }

@@ -79,6 +79,7 @@ def test_a_shared_offline_phase_is_computed_once_and_restored_bitwise(tmp_path, 
     made = run_batch(iql_trainer, keys, iql_hp, rhp, data, devices=one, hook=count,
                      shared_offline=store)  # fmt: skip
     assert made.offline_from == "computed" and count.calls["offline"] == 2
+    assert made.offline_seconds > 0 and made.offline_compile_seconds > 0
     (entry,) = store.iterdir()
     assert [p.name for p in entry.iterdir()] == ["offline-000001"]
 
@@ -88,6 +89,7 @@ def test_a_shared_offline_phase_is_computed_once_and_restored_bitwise(tmp_path, 
     assert got.offline_from == "shared" and got.resumed_from is None
     assert "offline" not in count.calls and count.calls["online"] == 3
     assert got.programs == 3  # online start, online chunk, evaluation of the online state
+    assert got.offline_seconds == 0 and got.offline_compile_seconds == 0
     assert_bitwise(got.metrics, ref.metrics)
     assert_bitwise(got.state, ref.state)
     assert_bitwise(made.metrics["offline"], ref.metrics["offline"])

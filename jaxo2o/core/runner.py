@@ -61,6 +61,8 @@ class BatchResult:
     buffer: Any = None  # the final online replay buffers (chunked path), runs axis first
     resumed_from: str | None = None  # "<phase> chunk <i>" when continued from a checkpoint
     offline_from: str | None = None  # "computed", "checkpoint" or "shared" (None: no offline)
+    offline_seconds: float = 0.0  # of run_seconds, the offline chunks run here
+    offline_compile_seconds: float = 0.0  # of compile_seconds, the offline programs'
 
 
 def _pad(tree: Any, n_pad: int) -> Any:
@@ -151,6 +153,13 @@ class Programs:
     def compile_seconds(self) -> float:
         """Lowering plus every compilation made so far."""
         return self.lower_seconds + sum(p.seconds for p in self._all().values())
+
+    def phase_compile_seconds(self, phase: str) -> float:
+        """Compilation time of the programs only `phase` uses."""
+        other = {id(getattr(self, n)) for ph, ns in PHASE_PROGRAMS.items() if ph != phase
+                 for n in ns}  # fmt: skip
+        progs = {id(p): p for n in PHASE_PROGRAMS[phase] if (p := getattr(self, n)) is not None}
+        return sum(p.seconds for k, p in progs.items() if k not in other)
 
     @property
     def memory(self) -> dict[str, int]:
@@ -386,6 +395,7 @@ def run_batch(
     eval_keys = jax.vmap(lambda k: jax.random.split(k))(keys)  # (runs, 2): offline, online
     k_off, k_on = eval_keys[:, 0], eval_keys[:, 1]
     metrics: dict[str, Any] = {"offline": {}}
+    offline_s = 0.0
     outs_off = list(done.get("offline", []))
     in_online = resume is not None and resume.phase == "online"
     with bar:
@@ -404,6 +414,7 @@ def run_batch(
                 bar.update(0, step, float(np.mean(out[0].returns)))
                 chunk_done("offline", c, out, carry)
             state = carry.state
+            offline_s = time.perf_counter() - t0
         if n_off:
             ev = _stack([o[0] for o in outs_off])
             metrics["offline"] = {"eval_returns": ev.returns, "eval_lengths": ev.lengths}
@@ -452,6 +463,8 @@ def run_batch(
         buffer=jax.tree.map(unpad, carry.buffer) if run.online_steps else None,
         resumed_from=None if own is None else f"{own.phase} chunk {own.chunk}",
         offline_from=offline_from if n_off else None,
+        offline_seconds=offline_s,
+        offline_compile_seconds=progs.phase_compile_seconds("offline"),
     )
 
 
