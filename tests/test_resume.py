@@ -199,3 +199,59 @@ def test_sweep_killed_with_sigkill_resumes_to_the_same_files(tmp_path, phase):
         assert a == b  # the same numbers as text, to the 6 significant digits written
     assert (ref / "curves.csv").read_bytes() == (out / "curves.csv").read_bytes()
     assert not (out / "checkpoints").exists()
+
+
+# ------------------------------------------------------------------ Ctrl-C through the CLI
+@pytest.mark.slow
+def test_sweep_cli_interrupted_with_ctrl_c_says_so_and_resumes(tmp_path):
+    """SIGINT (Ctrl-C) during the online phase of `python -m jaxo2o.sweep`: exit status 130, a
+    message saying how to continue, a complete checkpoint kept; the same command again resumes
+    and writes the files of an uninterrupted run."""
+    from test_sweep_lines import write_point_dataset
+
+    minari = tmp_path / "minari"
+    path = os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")])
+    env = dict(os.environ, MINARI_DATASETS_PATH=str(minari), JAXO2O_CACHE_DIR=cache_dir(),
+               PYTHONPATH=path)  # fmt: skip
+    os.environ["MINARI_DATASETS_PATH"] = str(minari)
+    try:
+        write_point_dataset("jaxo2o/point/medium-smoke-v0")
+    finally:
+        del os.environ["MINARI_DATASETS_PATH"]
+    args = [
+        "--method", "iql", "--tasks", "point", "--kinds", "medium", "--tier", "smoke",
+        "--run.offline-steps", "200", "--run.offline-eval-every", "20", "--run.online-steps",
+        "400", "--run.online-eval-every", "20", "--run.batch-size", "16", "--run.eval-episodes",
+        "2", "--run.no-progress", "--method-config", "hidden=16,16", "--seeds", "2",
+        "--offline-cache", "",
+    ]  # fmt: skip
+
+    def sweep(out):
+        cmd = [sys.executable, "-m", "jaxo2o.sweep", *args, "--out", str(out)]
+        return subprocess.Popen(cmd, env=env, cwd=tmp_path, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)  # fmt: skip
+
+    ref, out = tmp_path / "ref", tmp_path / "out"
+    assert sweep(ref).wait(timeout=600) == 0
+    proc = sweep(out)
+    deadline = time.time() + 300
+    ckpts = out / "checkpoints"
+    while time.time() < deadline and proc.poll() is None:
+        if ckpts.is_dir() and any(p.name.startswith("online") for p in ckpts.iterdir()):
+            break
+        time.sleep(0.02)
+    time.sleep(random.uniform(0.0, 0.3))
+    assert proc.poll() is None, "the sweep finished before it could be interrupted"
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-2000:]
+    assert "interrupted" in err and "run the same command again" in err
+    assert not (out / "runs.csv").exists()
+    complete = [p for p in ckpts.iterdir() if not p.name.startswith(".")]
+    assert len(complete) == 1 and (complete[0] / "meta.json").exists()
+    again = sweep(out)
+    stdout, err = again.communicate(timeout=600)
+    assert again.returncode == 0, err[-2000:]
+    assert "resumed from the checkpoint after online chunk" in stdout
+    for name in ("runs.csv", "curves.csv"):
+        assert _without_timings(ref / name) == _without_timings(out / name)
