@@ -4,15 +4,19 @@
     python -m benchmarks.run --tier smoke            # a 2-3 minute end-to-end check on `point`
 
 Steps: make the tier's datasets if they are missing (cached), then for every dataset and every
-line of the suite (`benchmarks/suite.py`) run all seeds as one compiled program, and write
-    results/<tier>/runs/<task>/<kind>/<label>/   the sweep's files for that experiment
-    results/<tier>/runs.csv, curves.csv          every run and every evaluation, together
-    results/<tier>/act.csv                        PEX's offline-action share per online interval
-    results/<tier>/table.md                       the result table (mean ± std over seeds)
-    results/<tier>/<task>-<kind>.png              learning curves per dataset
-    results/<tier>/meta.json                      tier, provenance, timings
+line of the suite (`benchmarks/suite.py`) run all seeds as one compiled program, and write, in
+<out>/<tier>/ (default `local-results/<tier>/`, not committed):
+    runs/<task>/<kind>/<label>/   the sweep's files for that experiment
+    runs.csv, curves.csv          every run and every evaluation, together
+    act.csv                       PEX's offline-action share per online interval
+    table.md                      the result table (mean ± std over seeds)
+    <task>-<kind>.png             learning curves per dataset
+    meta.json                     tier, provenance, timings
+    compare.md                    every cell against the committed reference (results/<tier>/)
 An experiment whose folder already holds results for the same configuration is not run again, so
-an interrupted bench resumes where it stopped (`--force` reruns everything).
+an interrupted bench resumes where it stopped (`--force` reruns everything). The committed
+results are a reference, never a cache: they are read only to compare with. Making a new
+reference: `python -m benchmarks.run --tier quick --out results`.
 """
 
 from __future__ import annotations
@@ -45,7 +49,8 @@ from jaxo2o.sweep import finished, write_result
 @dataclass(frozen=True)
 class BenchArgs:
     tier: str = "quick"  # smoke | quick | paper
-    out: str = "results"  # results go to <out>/<tier>/
+    out: str = "local-results"  # this run's results go to <out>/<tier>/ (resumable there)
+    reference: str = "results"  # the committed reference: <reference>/<tier>/runs.csv
     force: bool = False  # rerun experiments that already have results
     only: tuple[str, ...] = ()  # run only these suite lines (labels), e.g. iql-direct pex
     skip_offline_table: bool = False  # do not run the offline IQL-vs-BC table
@@ -381,8 +386,36 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     write_report(args, suite, got, root, t_start)
     print((root / "table.md").read_text())
-    print(f"total {time.perf_counter() - t_start:.0f} s; results in {root}/")
+    compare_with_reference(root, Path(args.reference) / args.tier, suite.seeds)
+    wall = time.perf_counter() - t_start
+    compile_s = sum(t["compile_s"] for t in got.timings)
+    run_s = sum(t["run_s"] for t in got.timings)
+    print(
+        f"wall time {wall:.0f} s: datasets {got.data_seconds:.0f} s, compile {compile_s:.0f} s, "
+        f"run {run_s:.0f} s ({len(got.timings)} experiments run now); results in {root}/"
+    )
     return 0
+
+
+def compare_with_reference(root: Path, reference: Path, n_seeds: int) -> None:
+    """Print (and write to <root>/compare.md) this run's cells against the reference's 95% CIs.
+    Nothing when the reference is this run's own folder or has no results."""
+    from benchmarks.compare import compare, summary
+
+    ref_csv = reference / "runs.csv"
+    if not ref_csv.exists() or reference.resolve() == root.resolve():
+        return
+    text, counts = compare(read_csv(root / "runs.csv"), read_csv(ref_csv))
+    meta = reference / "meta.json"
+    made = json.loads(meta.read_text()).get("git_revision", "?") if meta.exists() else "?"
+    doc = (
+        f"# This run against the reference\n\nReference: `{reference}` (revision {made}); this "
+        f"run: `{root}`. Each cell: the reference's mean over seeds with the stratified-bootstrap "
+        f"95% CI of that mean, this run's mean, and whether it lies inside.\n\n"
+        f"{summary(counts, n_seeds)}\n\n{text}"
+    )
+    atomic_write_text(root / "compare.md", doc)
+    print(doc)
 
 
 if __name__ == "__main__":

@@ -83,3 +83,28 @@ def test_offline_table_reports_scores_and_iql_weight_ess():
     (line,) = [x for x in text.splitlines() if x.startswith("| t |")]
     # BC 10, 20 -> 15.0 ± 7.1 (ddof 1); IQL 13, 23 -> 18.0 ± 7.1; ESS 0.2, 0.4 -> 0.30 ± 0.14
     assert line == "| t | k | 12.3 | 15.0 ± 7.1 | 18.0 ± 7.1 | 0.30 ± 0.14 |"
+
+
+def test_compare_puts_each_cell_against_the_reference_ci():
+    from benchmarks.compare import compare, expected_inside, summary
+
+    def rows(values, label="pex"):
+        base = {"task": "t", "kind": "k", "label": label, "offline_final": 50.0}
+        return [base | {"seed": i, "online_dip": v - 10, "online_final": v}
+                for i, v in enumerate(values)]  # fmt: skip
+
+    ref = rows([10.0, 20.0, 30.0, 40.0]) + rows([5.0, 5.0], label="iql")
+    mine = rows([24.0, 26.0, 25.0, 25.0]) + rows([60.0, 70.0, 80.0, 90.0], label="awac")
+    text, counts = compare(mine, ref)
+    cells = {tuple(c.strip() for c in line.strip("|").split("|"))[2:4]: line
+             for line in text.splitlines()[2:]}  # fmt: skip
+    # pex final: reference 25 with a CI inside [10, 40]; this run 25.0: inside
+    assert cells[("pex", "final")].endswith("| 25.0 | inside |")
+    assert cells[("pex", "end of offline")].endswith("| 50.0 | inside |")  # CI [50, 50]
+    assert "not in this run" in cells[("iql", "final")]
+    assert "not in the reference" in cells[("awac", "final")]
+    assert counts == {"inside": 3, "outside": 0, "missing": 6}
+    _, counts = compare(rows([100.0, 101.0, 102.0, 103.0]), ref)
+    assert counts["outside"] == 2 and counts["inside"] == 1  # final and dip above, offline equal
+    assert 0.6 < expected_inside(4) < 0.72 < expected_inside(8) < 0.8  # see the simulation
+    assert summary({"inside": 1, "outside": 2, "missing": 0}, 4).startswith("1 of 3 cells (33%)")

@@ -414,7 +414,7 @@ def run_batch(
                 bar.update(0, step, float(np.mean(out[0].returns)))
                 chunk_done("offline", c, out, carry)
             state = carry.state
-            offline_s = time.perf_counter() - t0
+            offline_s = time.perf_counter() - t0 if first < n_off else 0.0
         if n_off:
             ev = _stack([o[0] for o in outs_off])
             metrics["offline"] = {"eval_returns": ev.returns, "eval_lengths": ev.lengths}
