@@ -56,6 +56,7 @@ class BenchArgs:
     skip_offline_table: bool = False  # do not run the offline IQL-vs-BC table
     report_only: bool = False  # run nothing: tabulate the experiments already finished
     tasks: tuple[str, ...] = ()  # restrict to these tasks
+    kinds: tuple[str, ...] = ()  # restrict to these dataset kinds
     offline_cache: str = ".cache/offline"  # offline phases shared between lines ("" = none)
 
 
@@ -205,6 +206,7 @@ def run_suite(args: BenchArgs, suite: Suite, tasks: list, specs: list, root: Pat
     if not args.report_only:
         for domain in dict.fromkeys(domain_of(t) for t in tasks):
             kinds = tuple(dict.fromkeys(sum(suite.kinds_of(domain), ())))
+            kinds = tuple(k for k in kinds if not args.kinds or k in args.kinds)
             names = tuple(t.task for t in tasks if domain_of(t) == domain)
             if kinds:
                 ensure_datasets(args.tier, tasks=names, kinds=kinds)
@@ -214,6 +216,8 @@ def run_suite(args: BenchArgs, suite: Suite, tasks: list, specs: list, root: Pat
         domain = domain_of(t)
         online_kinds, offline_kinds = suite.kinds_of(domain)
         for kind in dict.fromkeys(offline_kinds + online_kinds):
+            if args.kinds and kind not in args.kinds:
+                continue
             ds_id = dataset_id(t.task, kind, args.tier)
             ds = load_dataset(ds_id)
             out.dataset_scores[(t.task, kind)] = float(
