@@ -242,7 +242,12 @@ def main(argv: list[str] | None = None) -> int:
             f"{p.n_runs // p.experiment.seeds} grid points), estimated memory "
             f"{est['total'] / 2**20:.1f} MiB ({est['per_run'] / 2**20:.2f} MiB per run)"
         )
-    if len(lines) > len(todo):
+    if not todo:
+        what = "the finished results" if single else f"all {len(lines)} lines' finished results"
+        print(f"{out} already holds {what} of these arguments; nothing to do")
+        if single:
+            return 0
+    elif len(lines) > len(todo):
         print(f"{len(lines) - len(todo)} of {len(lines)} lines already finished in {out}")
     if args.dry_run:
         for line, p, _ in todo:

@@ -1,4 +1,5 @@
-"""Run the tiny SAC batch on 1 device and on 2 forced host devices; save both to an .npz file.
+"""Run the tiny SAC batch on 1 device and on 2 forced host devices, and on 2 devices stopped
+after a checkpoint and resumed from it; save all three to an .npz file.
 
 Used by test_sharding.py in a subprocess, because the device count must be fixed before jax
 is imported: ``python tests/sharding_check.py OUT.npz``.
@@ -17,6 +18,7 @@ import jax  # noqa: E402
 import numpy as np  # noqa: E402
 from conftest import cache_dir, make_tiny_sac  # noqa: E402  (tests/ is this script's folder)
 
+from jaxo2o.core.checkpoint import Checkpointer  # noqa: E402
 from jaxo2o.core.runner import broadcast_tree, enable_compilation_cache, run_batch  # noqa: E402
 
 N_RUNS = 3  # odd on purpose: on 2 devices the batch is padded to 4, and the pad dropped
@@ -30,8 +32,26 @@ def main(out: str) -> None:
     keys = jax.random.split(jax.random.PRNGKey(11), N_RUNS)
     hp, rhp = broadcast_tree(tiny.hp, N_RUNS), broadcast_tree(tiny.rhp, N_RUNS)
     arrays = {}
-    for tag, devs in (("one", devices[:1]), ("two", devices)):
-        res = run_batch(tiny.trainer, keys, hp, rhp, devices=devs)
+    ckpt_dir = os.path.join(os.path.dirname(os.path.abspath(out)), "checkpoints")
+    stopping = Checkpointer(ckpt_dir, "sharded")
+    save = stopping.after_chunk
+
+    def stop_after_first(phase, chunk, carry):
+        save(phase, chunk, carry)
+        if (phase, chunk) == ("online", 0):
+            raise KeyboardInterrupt
+
+    stopping.after_chunk = stop_after_first
+    try:
+        run_batch(tiny.trainer, keys, hp, rhp, devices=devices, checkpoint=stopping)
+        raise AssertionError("the run was not stopped")
+    except KeyboardInterrupt:
+        pass
+    for tag, devs in (("one", devices[:1]), ("two", devices), ("resumed", devices)):
+        ckpt = Checkpointer(ckpt_dir, "sharded") if tag == "resumed" else None
+        res = run_batch(tiny.trainer, keys, hp, rhp, devices=devs, checkpoint=ckpt)
+        if tag == "resumed":
+            assert res.resumed_from == "online chunk 0", res.resumed_from
         arrays[f"{tag}/n_devices"] = np.asarray(res.n_devices)
         for phase, metrics in res.metrics.items():
             for name, value in metrics.items():

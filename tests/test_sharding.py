@@ -1,4 +1,5 @@
-"""Sharding the runs axis over devices gives the same numbers as one device."""
+"""Sharding the runs axis over devices gives the same numbers as one device, and a sharded
+batch resumed from its checkpoint gives bitwise those of an uninterrupted sharded one."""
 
 from __future__ import annotations
 
@@ -52,6 +53,11 @@ def test_two_host_devices_match_one(tmp_path, compilation_cache_dir):
         if a.dtype.kind == "f" and a.size:
             worst = max(worst, float(np.nanmax(np.abs(a - b))))
     print(f"largest |1 device - 2 devices| difference: {worst:.3g}")
+    # Stopped after a checkpoint on 2 devices and resumed there: bitwise the uninterrupted run.
+    resumed = sorted(k[8:] for k in data.files if k.startswith("resumed/"))
+    assert resumed == sorted(k[4:] for k in data.files if k.startswith("two/"))
+    for name in names:
+        np.testing.assert_array_equal(data[f"two/{name}"], data[f"resumed/{name}"], err_msg=name)
     # The runs are distinct (the padding repeated the last run; it must not leak in).
     r = data["two/online/eval_returns"]
     assert not np.allclose(r[0], r[2])

@@ -129,5 +129,7 @@ def test_a_sweep_of_two_lines_shares_their_offline_phase(tmp_path, monkeypatch, 
 
     before = (out / "runs.csv").read_bytes()
     assert sweep_main(args) == 0  # finished lines are not run again
-    assert "2 of 2 lines already finished" in capsys.readouterr().out
+    assert (
+        "all 2 lines' finished results of these arguments; nothing to do" in capsys.readouterr().out
+    )
     assert (out / "runs.csv").read_bytes() == before
