@@ -108,3 +108,16 @@ def test_compare_puts_each_cell_against_the_reference_ci():
     assert counts["outside"] == 2 and counts["inside"] == 1  # final and dip above, offline equal
     assert 0.6 < expected_inside(4) < 0.72 < expected_inside(8) < 0.8  # see the simulation
     assert summary({"inside": 1, "outside": 2, "missing": 0}, 4).startswith("1 of 3 cells (33%)")
+
+
+def test_budget_study_reach_step_is_where_q_stays_near_its_plateau():
+    import numpy as np
+
+    from benchmarks.budget_study import reach_step
+
+    steps = np.arange(1, 7) * 100
+    q = np.array([0.0, 0.5, 0.97, 1.02, 0.99, 1.0])
+    assert reach_step(steps, q, 1.0, 0.05) == 300
+    assert reach_step(steps, np.array([1.0, 0.5, 1.0, 1.0, 1.0, 1.0]), 1.0, 0.05) == 300
+    assert reach_step(steps, np.array([1.0] * 5 + [1.2]), 1.0, 0.05) is None
+    assert reach_step(steps, -q, -1.0, 0.05) == 300  # negative Q (mazes' r - 1)
