@@ -63,6 +63,35 @@ def coefficient_grid(method: FamO2O, state, hp, layout, per_cell: int = 8) -> np
     return np.where(walls, np.nan, beta)
 
 
+def coefficient_spread(p, res, obs) -> list[dict]:
+    """Per run of a FamO2O experiment: its scores and the spread over `obs` (the dataset's
+    states) of the deterministic coefficient beta(s) of its final balance model."""
+    method: FamO2O = p.method  # the run's own configuration (widths, weight mode)
+    obs = jnp.asarray(obs)
+    rows = []
+    for i, run in enumerate(res.rows):
+        state = jax.tree.map(lambda x, i=i: jnp.asarray(x[i]), res.batch.state)
+        hp = jax.tree.map(lambda x, i=i: x[i], p.hp)
+        beta = np.asarray(method.coefficient(state, obs, hp))
+        q5, q95 = np.percentile(beta, [5, 95])
+        rows.append(
+            {
+                "mode": method.config.weight_mode,
+                "seed": run["seed"],
+                "offline_final": run.get("offline_final"),
+                "online_dip": run.get("online_dip"),
+                "online_final": run.get("online_final"),
+                "beta_min": float(hp.beta_min),
+                "beta_max": float(hp.beta_max),
+                "beta_mean": float(beta.mean()),
+                "beta_std_over_states": float(beta.std()),
+                "beta_p5": float(q5),
+                "beta_p95": float(q95),
+            }
+        )
+    return rows
+
+
 def rollout_positions(method, state, hp, env, n: int, key: jax.Array) -> np.ndarray:
     """(n, T + 1, 2) positions of n deterministic episodes from the start (NaN after the end)."""
 
@@ -133,26 +162,12 @@ def main(argv: list[str] | None = None) -> int:
         res = execute(p, desc=f"famo2o {mode}")
         method: FamO2O = p.method  # the run's own configuration (widths, weight mode)
         write_result(out / mode, res, f"famo2o ({mode}) on {ds_id}")
-        obs = jnp.asarray(ds.transitions.obs)
         grids, lo, hi = [], float(p.hp.beta_min[0]), float(p.hp.beta_max[0])
-        for i, run in enumerate(res.rows):
+        spread = coefficient_spread(p, res, ds.transitions.obs)
+        rows += [r | {"mode": mode} for r in spread]
+        for i in range(len(res.rows)):
             state = jax.tree.map(lambda x, i=i: jnp.asarray(x[i]), res.batch.state)
             hp = jax.tree.map(lambda x, i=i: x[i], p.hp)
-            beta = np.asarray(method.coefficient(state, obs, hp))
-            q5, q95 = np.percentile(beta, [5, 95])
-            rows.append(
-                {
-                    "mode": mode,
-                    "seed": run["seed"],
-                    "offline_final": run.get("offline_final"),
-                    "online_dip": run.get("online_dip"),
-                    "online_final": run.get("online_final"),
-                    "beta_mean": float(beta.mean()),
-                    "beta_std_over_states": float(beta.std()),
-                    "beta_p5": float(q5),
-                    "beta_p95": float(q95),
-                }
-            )
             if domain == "maze":
                 from jaxo2o.envs.maze import layout_of
 

@@ -245,6 +245,11 @@ def run_suite(args: BenchArgs, suite: Suite, tasks: list, specs: list, root: Pat
                     res = execute(p, desc=f"{t.task}/{kind}/{label}", checkpoint_dir=ckpt,
                                   shared_offline=args.offline_cache or None)  # fmt: skip
                     write_result(folder, res, f"{label} on {ds_id}")
+                    if exp.method == "famo2o":  # the coefficient claim: beta over the data
+                        from benchmarks.famo2o_study import coefficient_spread
+
+                        spread = coefficient_spread(p, res, ds.transitions.obs)
+                        write_csv(folder / "coefficient.csv", spread)
                     Checkpointer(ckpt, "").clear()
                     act = act_rows(res, {"task": t.task, "kind": kind, "label": label})
                     if act:
@@ -390,6 +395,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     write_report(args, suite, got, root, t_start)
     print((root / "table.md").read_text())
+    from benchmarks.claims import write_claims
+
+    print(write_claims(root))
     compare_with_reference(root, Path(args.reference) / args.tier, suite.seeds)
     wall = time.perf_counter() - t_start
     compile_s = sum(t["compile_s"] for t in got.timings)

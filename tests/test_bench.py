@@ -121,3 +121,25 @@ def test_budget_study_reach_step_is_where_q_stays_near_its_plateau():
     assert reach_step(steps, np.array([1.0, 0.5, 1.0, 1.0, 1.0, 1.0]), 1.0, 0.05) == 300
     assert reach_step(steps, np.array([1.0] * 5 + [1.2]), 1.0, 0.05) is None
     assert reach_step(steps, -q, -1.0, 0.05) == 300  # negative Q (mazes' r - 1)
+
+
+def test_claims_read_the_offline_table_and_pex_share_from_a_bench_folder(tmp_path):
+    from benchmarks.claims import load_rows, share_rows
+    from jaxo2o.report.files import write_csv
+
+    pex = tmp_path / "runs" / "t" / "k" / "pex"
+    pex.mkdir(parents=True)
+    (pex / "meta.json").write_text(json.dumps({"experiment": {"run": {"warmup_steps": 150}}}))
+    write_csv(pex / "runs.csv", [{"seed": 0, "online_final": 1.0}])
+    shares = ((100, 0.9), (200, 0.8), (300, 0.5), (400, 0.2))
+    act = [{"seed": 0, "interval_end": e, "offline_fraction": f} for e, f in shares]
+    write_csv(pex / "act.csv", act)
+    offline = tmp_path / "runs" / "t" / "k" / "offline"
+    offline.mkdir(parents=True)
+    write_csv(offline / "runs.csv", [{"seed": 0, "inverse_temperature": b, "offline_final": v}
+                                     for b, v in ((0.0, 10.0), (3.0, 20.0))])  # fmt: skip
+    shares = {r["label"]: r["share"] for r in share_rows(tmp_path)}
+    # the first interval ending after the 150 warm-up steps is (100, 200]: 0.8; the last 0.2
+    assert shares == {"pex-share-early": 0.8, "pex-share-late": 0.2}
+    labels = {(r["label"], r.get("offline_final")) for r in load_rows(tmp_path, tmp_path / "x")}
+    assert ("bc", 10.0) in labels and ("iql-offline", 20.0) in labels
