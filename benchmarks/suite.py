@@ -55,24 +55,31 @@ class MethodSpec:
 # scaled by 1000 / (max - min trajectory return); PEX uses them too, so it shares its offline
 # result with the IQL lines (PEX's own script: raw rewards, inverse temperature 10; a named
 # deviation, see the README). Maze: the official AntMaze settings (expectile 0.9, inverse
-# temperature 10, rewards r - 1, constant actor learning rate: offline_steps=0 switches the
-# cosine decay off).
+# temperature 10, rewards r - 1).
+# The actor's learning-rate schedule follows the official recipe of what a run does:
+# - `IQL` (the offline-only IQL-vs-BC table): the offline recipe, a cosine decay over the offline
+#   steps (ikostrikov/implicit_q_learning `learner.py` opt_decay_schedule="cosine", both domains);
+# - `IQL_FINETUNE` (every line with an online phase, and PEX's offline phase, which is IQL's): the
+#   fine-tuning recipe, a constant rate in both phases with one Adam state throughout
+#   (`configs/antmaze_finetune_config.py` opt_decay_schedule=None; `train_finetune.py`).
 IQL_LOCO = KindSettings(
     ("expectile=0.7", "inverse_temperature=3.0"), ("reward_normalization=trajectory_range",)
 )
 IQL_MAZE = KindSettings(
-    ("expectile=0.9", "inverse_temperature=10.0"),
-    ("reward_normalization=minus_one", "offline_steps=0"),
+    ("expectile=0.9", "inverse_temperature=10.0"), ("reward_normalization=minus_one",)
 )
-IQL = per_domain(IQL_LOCO, IQL_MAZE)
-IQL_CONFIG = IQL_LOCO.method_config  # the offline table's IQL (locomotion)
+IQL = per_domain(IQL_LOCO, IQL_MAZE)  # the offline table's IQL (benchmarks/run.py)
+
+
+def finetuning(s: KindSettings, *hparams: str) -> KindSettings:
+    """IQL settings with the official fine-tuning actor schedule (and extra traced values)."""
+    return KindSettings(s.hparams + hparams, s.method_config + ("actor_schedule=constant",))
+
+
+IQL_FINETUNE = per_domain(finetuning(IQL_LOCO), finetuning(IQL_MAZE))
 PEX = per_domain(
-    KindSettings(
-        IQL_LOCO.hparams + ("selection_inverse_temperature=10.0",), IQL_LOCO.method_config
-    ),
-    KindSettings(
-        IQL_MAZE.hparams + ("selection_inverse_temperature=10.0",), IQL_MAZE.method_config
-    ),
+    finetuning(IQL_LOCO, "selection_inverse_temperature=10.0"),
+    finetuning(IQL_MAZE, "selection_inverse_temperature=10.0"),
 )
 # AWAC (CORL): lambda 1 on locomotion (its code's default), 0.1 with r - 1 on AntMaze
 AWAC = per_domain(
@@ -128,14 +135,14 @@ def options_of(hp) -> tuple[str, ...]:
 
 
 METHODS: tuple[MethodSpec, ...] = (
-    MethodSpec("iql-direct", "iql", "direct", IQL, warmup=True),
-    MethodSpec("iql-buffer", "iql", "buffer", IQL, offline=False, warmup=True),
-    MethodSpec("iql-scratch", "iql", "scratch", IQL, offline=False, warmup=True),
+    MethodSpec("iql-direct", "iql", "direct", IQL_FINETUNE, warmup=True),
+    MethodSpec("iql-buffer", "iql", "buffer", IQL_FINETUNE, offline=False, warmup=True),
+    MethodSpec("iql-scratch", "iql", "scratch", IQL_FINETUNE, offline=False, warmup=True),
     MethodSpec("awac-direct", "awac", "direct", AWAC, layers=3, warmup=True),
     MethodSpec("pex", "pex", "direct", PEX, warmup=True),
     MethodSpec("sac-scratch", "sac", "scratch", offline=False, warmup=True, warmup_random=True),
     # FamO2O against IQL with the same buffer (union) and budgets
-    MethodSpec("iql-union", "iql", "union", IQL, warmup=True),
+    MethodSpec("iql-union", "iql", "union", IQL_FINETUNE, warmup=True),
     MethodSpec("famo2o", "famo2o", "union", FAMO2O, warmup=True),
     # ACA against the same SAC+ML checkpoint fine-tuned without alignment (seeded buffer; updates
     # begin once it holds a batch, as the official code)

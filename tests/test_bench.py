@@ -1,5 +1,5 @@
-"""`make bench`'s bookkeeping: which finished experiments it may reuse, and PEX's action-share
-table from hand-made rows."""
+"""`make bench`'s bookkeeping: which finished experiments it may reuse, PEX's action-share table
+from hand-made rows, and the settings the suite gives its lines."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ import json
 import pytest
 
 from benchmarks.act_share import share_table
-from benchmarks.run import _done, experiment_for, final_metric, offline_table
+from benchmarks.run import _done, experiment_for, final_metric, offline_experiment, offline_table
 from benchmarks.suite import SUITES
 from jaxo2o.config import EnvConfig
+from jaxo2o.experiment import build_method, parse_pairs
 
 
 def _bench_experiment(label: str, progress: bool = False):
@@ -83,3 +84,29 @@ def test_offline_table_reports_scores_and_iql_weight_ess():
     (line,) = [x for x in text.splitlines() if x.startswith("| t |")]
     # BC 10, 20 -> 15.0 ± 7.1 (ddof 1); IQL 13, 23 -> 18.0 ± 7.1; ESS 0.2, 0.4 -> 0.30 ± 0.14
     assert line == "| t | k | 12.3 | 15.0 ± 7.1 | 18.0 ± 7.1 | 0.30 ± 0.14 |"
+
+
+def _built(exp):
+    options = parse_pairs(exp.method_config, "method_config")
+    return build_method(exp.method, options, exp.run.offline_steps)
+
+
+@pytest.mark.parametrize("domain", ["locomotion", "maze"])
+def test_finetuning_lines_use_a_constant_actor_rate_and_the_offline_table_the_cosine(domain):
+    """Official IQL: `antmaze_finetune_config.py` (no decay) for every run that fine-tunes,
+    PEX's offline phase included (it shares its offline result with iql-direct); the offline
+    recipe (cosine over the offline steps) for the offline-only IQL-vs-BC table."""
+    suite = SUITES["quick"]
+    env = EnvConfig(task="point", episode_length=100)
+
+    def line(label: str):
+        spec = next(s for s in suite.methods if s.label == label)
+        return _built(experiment_for(suite, spec, env, "ds/x-v0", domain=domain))
+
+    for label in ("iql-direct", "iql-buffer", "iql-scratch", "iql-union", "pex"):
+        assert line(label).config.actor_schedule == "constant", label
+    # PEX's offline phase is the same IQL as iql-direct's, so they share one offline result
+    assert line("pex").config.iql_config() == line("iql-direct").config
+    offline = _built(offline_experiment(suite, env, "ds/x-v0", domain))
+    assert offline.config.actor_schedule == "cosine"
+    assert offline.config.offline_steps == suite.budget_of(domain).offline_steps

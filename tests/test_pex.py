@@ -314,7 +314,8 @@ def point_dataset(n: int = 256) -> Transitions:
     return Transitions(states.obs, action, res.reward, res.next_obs, res.terminated, res.truncated)
 
 
-def test_offline_phase_is_iql_bitwise():
+@pytest.mark.parametrize("schedule", ["cosine", "constant"])
+def test_offline_phase_is_iql_bitwise(schedule):
     run = pex_run_config(
         offline_steps=OFFLINE_STEPS,
         offline_eval_every=OFFLINE_STEPS // 2,
@@ -324,8 +325,8 @@ def test_offline_phase_is_iql_bitwise():
         progress=False,
     )
     data = point_dataset()
-    pex = PEX(PEXConfig(hidden=TINY, offline_steps=OFFLINE_STEPS))
-    iql = IQL(IQLConfig(hidden=TINY, offline_steps=OFFLINE_STEPS))
+    pex = PEX(PEXConfig(hidden=TINY, offline_steps=OFFLINE_STEPS, actor_schedule=schedule))
+    iql = IQL(IQLConfig(hidden=TINY, offline_steps=OFFLINE_STEPS, actor_schedule=schedule))
     hp_pex = pex.default_hparams(expectile=0.8, selection_inverse_temperature=3.0)
     hp_iql = IQLHParams(
         **{k: getattr(hp_pex, k) for k in IQLHParams.__dataclass_fields__}  # same IQL values
@@ -338,6 +339,8 @@ def test_offline_phase_is_iql_bitwise():
     assert m_pex.keys() == m_iql.keys()
     assert leaves_equal(m_pex, m_iql)
     assert float(jnp.abs(m_pex["actor_loss"]).sum()) > 0  # it did train
+    lr = np.asarray(m_pex["actor_lr"])  # per interval: cosine falls, constant stays
+    assert (lr[1] < lr[0]) if schedule == "cosine" else np.allclose(lr, 3e-4, rtol=1e-6)
     # offline-phase acting is IQL's
     obs = data.obs[:5]
     k = jax.random.PRNGKey(1)

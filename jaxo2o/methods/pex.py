@@ -3,13 +3,18 @@
 Offline phase: plain IQL. `init`, `update(online=False)` and `act` on the offline state delegate
 to `jaxo2o.methods.iql.IQL` with the same configuration, so for the same key and the same IQL
 hyperparameters PEX's offline phase is IQL's, bit for bit (the "same offline checkpoint" of the
-PEX-vs-IQL comparisons, inside one compiled run).
+PEX-vs-IQL comparisons, inside one compiled run). That includes the actor's learning-rate schedule
+(`IQLConfig.actor_schedule`): PEX's own `main_offline.py` anneals the policy's rate with
+`CosineAnnealingLR` over its 1M steps ("cosine", the default); the suite runs PEX's offline phase
+with the official IQL fine-tuning schedule ("constant") so that it shares its offline result with
+the IQL lines it is compared against.
 
 Switch (`to_online`): the policy set {pi_off, pi_on}. pi_off is the offline policy, **frozen**
 (its parameters are in no optimizer); pi_on is a **new, randomly initialised** policy of the same
 architecture, the only actor trained online. Q, V and the target Q continue from the offline
 checkpoint (the target is *not* re-copied from Q). Every optimizer starts afresh (new Adam
-moments) and the actor's rate is constant (no cosine schedule online).
+moments) and the actor's rate is the constant `actor_lr`, whatever the offline schedule: the
+official `PEX.__init__` builds new optimizers with `use_lr_scheduler=False`.
 
 Composite policy at state s (`PEX.composite_action`):
     a_off = mode of pi_off(s);   a_on ~ pi_on(s), clipped to [-1, 1];
