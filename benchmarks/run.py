@@ -70,7 +70,7 @@ def experiment_for(
         online_eval_every=budget.online_eval_every,
         eval_episodes=budget.eval_episodes,
         batch_size=suite.batch_size,
-        warmup_steps=budget.warmup_steps if spec.warmup else 0,
+        warmup_steps=budget.warmup_of(spec),
         warmup_random=spec.warmup_random,
         protocol=spec.protocol,
         seed_episodes=settings.seed_episodes,
@@ -320,7 +320,7 @@ def write_report(args: BenchArgs, suite: Suite, got: Collected, root: Path, t_st
     text += table(got.rows, got.dataset_scores)
     stats = rliable_section(got.rows, "label", ["task", "kind"], "online_final", root)
     text += f"\n## Aggregates over tasks and datasets (rliable)\n\n{stats}" if stats else ""
-    share = share_table(got.act, b.online_steps, b.online_eval_every, b.warmup_steps)
+    share = share_table(got.act, b.online_steps, b.online_eval_every, b.pex_warmup_steps)
     text += f"\n## PEX: offline-action share\n\n{share}" if share else ""
     text += offline_header + offline_table(got.offline_rows, got.dataset_scores)
     atomic_write_text(root / "table.md", text)

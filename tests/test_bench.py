@@ -110,3 +110,30 @@ def test_finetuning_lines_use_a_constant_actor_rate_and_the_offline_table_the_co
     offline = _built(offline_experiment(suite, env, "ds/x-v0", domain))
     assert offline.config.actor_schedule == "cosine"
     assert offline.config.offline_steps == suite.budget_of(domain).offline_steps
+
+
+def test_pex_and_the_lines_of_its_script_warm_up_as_the_script():
+    """PEX's main_online.py collects 5,000 composite-policy steps (--initial_collection_steps)
+    before its first update, in every one of its lines; the quick tier keeps the count, the
+    smoke tier scales it to half its online phase. The other lines keep the short warm-up."""
+    from benchmarks.suite import Budget, MethodSpec
+
+    env = EnvConfig(task="point", episode_length=100)
+    pex_lines = {"pex", "iql-direct", "iql-buffer", "iql-scratch"}
+    expected = {
+        ("quick", "locomotion"): (5_000, 500),
+        ("quick", "maze"): (5_000, 0),
+        ("smoke", "locomotion"): (250, 50),
+    }
+    for (tier, domain), (pex, short) in expected.items():
+        suite = SUITES[tier]
+        for spec in suite.methods:
+            warmup = experiment_for(suite, spec, env, "ds/x-v0", domain=domain).run.warmup_steps
+            if spec.label in pex_lines:
+                assert warmup == pex, (tier, domain, spec.label)
+            elif spec.method != "aca":  # ACA: updates begin once the seeded buffer holds a batch
+                assert warmup == short, (tier, domain, spec.label)
+    assert SUITES["paper"].budget.pex_warmup_steps == 5_000
+    assert Budget(10, 10, 5, 5, 1).warmup_of(MethodSpec("x", "iql")) == 0  # no warm-up
+    with pytest.raises(ValueError, match="warmup"):
+        MethodSpec("x", "iql", warmup="long")
