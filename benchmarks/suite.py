@@ -93,10 +93,13 @@ PEX = per_domain(
     finetuning(IQL_LOCO, "selection_inverse_temperature=10.0"),
     finetuning(IQL_MAZE, "selection_inverse_temperature=10.0"),
 )
-# AWAC (CORL): lambda 1 on locomotion (its code's default), 0.1 with r - 1 on AntMaze
+# AWAC (CORL): lambda 1 on locomotion (its code's default), 0.1 with r - 1 on AntMaze; CORL's
+# observation normalization with the dataset's mean and std (+ 1e-3) in both
 AWAC = per_domain(
-    KindSettings(),
-    KindSettings(("awac_lambda=0.1",), ("reward_normalization=minus_one",)),
+    KindSettings((), ("obs_normalization=dataset",)),
+    KindSettings(
+        ("awac_lambda=0.1",), ("reward_normalization=minus_one", "obs_normalization=dataset")
+    ),
 )
 # FamO2O. Maze: the only official configuration (range [8, 14], expectile 0.9, r - 1).
 # Locomotion: a PROJECT CHOICE (no official FamO2O+IQL locomotion configuration exists): IQL's

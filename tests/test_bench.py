@@ -137,3 +137,12 @@ def test_pex_and_the_lines_of_its_script_warm_up_as_the_script():
     assert Budget(10, 10, 5, 5, 1).warmup_of(MethodSpec("x", "iql")) == 0  # no warm-up
     with pytest.raises(ValueError, match="warmup"):
         MethodSpec("x", "iql", warmup="long")
+
+
+def test_awac_lines_normalize_observations_as_corl():
+    suite = SUITES["quick"]
+    spec = next(s for s in suite.methods if s.label == "awac-direct")
+    env = EnvConfig(task="point", episode_length=100)
+    for domain in ("locomotion", "maze"):
+        exp = experiment_for(suite, spec, env, "ds/x-v0", domain=domain)
+        assert _built(exp).config.obs_normalization == "dataset"
