@@ -29,6 +29,7 @@ import tyro
 from jaxo2o.config import ConfigError
 from jaxo2o.core.runner import enable_compilation_cache
 from jaxo2o.experiment import Experiment, ExperimentResult, check_memory, execute, plan
+from jaxo2o.experiment.results import dip_text
 from jaxo2o.report.aggregate import diverged_note, group_stats, split_diverged
 from jaxo2o.report.files import atomic_write_text, provenance, write_csv, write_json
 from jaxo2o.report.plots import plot_curves
@@ -59,7 +60,7 @@ def write_result(out: Path, res: ExperimentResult, title: str) -> None:
     scale = "normalized score" if res.plan.ref_scores else "raw return (no reference scores)"
     text = (
         f"# {title}\n\n{scale}; mean ± std over {exp.seeds} seeds per line; "
-        f"dip = lowest score in the first tenth of the online phase.\n\n"
+        f"{dip_text(res.plan.trainer.run)}.\n\n"
         + diverged_note(len(diverged), len(res.rows))
         + ("\n" if diverged else "")
         + markdown_table(groups, by, [s for s in SCORES if s in res.rows[0]])
