@@ -38,6 +38,7 @@ from jaxo2o.core.checkpoint import Checkpointer
 from jaxo2o.core.runner import enable_compilation_cache
 from jaxo2o.data.tiers import TIERS
 from jaxo2o.experiment import Experiment, execute, plan
+from jaxo2o.experiment.results import DIP_TEXT
 from jaxo2o.report.aggregate import diverged_note, group_stats, split_diverged
 from jaxo2o.report.files import atomic_write_text, provenance, read_csv, write_csv, write_json
 from jaxo2o.report.plots import plot_curves
@@ -77,7 +78,7 @@ def experiment_for(
         online_eval_every=budget.online_eval_every,
         eval_episodes=budget.eval_episodes,
         batch_size=suite.batch_size,
-        warmup_steps=budget.warmup_steps if spec.warmup else 0,
+        warmup_steps=budget.warmup_of(spec),
         warmup_random=spec.warmup_random,
         protocol=spec.protocol,
         seed_episodes=settings.seed_episodes,
@@ -170,7 +171,7 @@ def table(rows: list[dict], dataset_scores: dict[tuple[str, str], float]) -> str
     metrics = ["offline_final", "online_dip", "online_final", "offline_fraction_mean"]
     groups = group_stats(split_diverged(rows)[0], ["task", "kind", "label"], metrics)
     lines = [
-        "| task | dataset | data score | method | seeds | end of offline | dip (first 10% online) "
+        "| task | dataset | data score | method | seeds | end of offline | dip (early updates) "
         "| final | offline-action share |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
@@ -322,8 +323,8 @@ def write_report(args: BenchArgs, suite: Suite, got: Collected, root: Path, t_st
             if suite.maze_budget and suite.maze_kinds
             else ""
         )
-        + f". Networks {suite.width} wide. 'dip' is the lowest score in the first tenth "
-        "of the online phase (including right after the switch); 'data score' is the mean "
+        + f". Networks {suite.width} wide. '{DIP_TEXT}', each line after its own warm-up; "
+        "'data score' is the mean "
         "normalized return of the dataset's episodes.\n\n"
     )
     offline_header = (
@@ -340,7 +341,7 @@ def write_report(args: BenchArgs, suite: Suite, got: Collected, root: Path, t_st
     text += table(got.rows, got.dataset_scores)
     stats = rliable_section(got.rows, "label", ["task", "kind"], "online_final", root)
     text += f"\n## Aggregates over tasks and datasets (rliable)\n\n{stats}" if stats else ""
-    share = share_table(got.act, b.online_steps, b.online_eval_every, b.warmup_steps)
+    share = share_table(got.act, b.online_steps, b.online_eval_every, b.pex_warmup_steps)
     text += f"\n## PEX: offline-action share\n\n{share}" if share else ""
     text += offline_header + offline_table(got.offline_rows, got.dataset_scores)
     atomic_write_text(root / "table.md", text)

@@ -36,6 +36,12 @@ def per_domain(locomotion: KindSettings, maze: KindSettings) -> Settings:
     return lambda domain, kind: {"locomotion": locomotion, "maze": maze}[domain]
 
 
+WARMUPS = ("none", "short", "pex")
+"""A line's warm-up: none; "short" = `Budget.warmup_steps`; "pex" = `Budget.pex_warmup_steps`, the
+official PEX script's `--initial_collection_steps` (5,000) that every line of its comparison
+(scratch, buffer, direct, pex) collects before its first update."""
+
+
 @dataclass(frozen=True)
 class MethodSpec:
     """One line of the result table: a method, a protocol and its settings."""
@@ -46,38 +52,54 @@ class MethodSpec:
     settings: Settings = per_domain(KindSettings(), KindSettings())
     offline: bool = True  # run the offline phase (False: starts from fresh networks)
     layers: int = 2  # hidden layers, each of the suite's width (AWAC's actor and critics use 3)
-    warmup: bool = False  # collect the suite's warm-up steps before updating (as PEX's script
-    # does for all its lines: every online line of a comparison starts updating at the same step)
+    # online steps collected before updating, one of the budget's warm-ups (`WARMUPS`). Every line
+    # of one comparison warms up alike, so they all start updating at the same step (as PEX's
+    # script does for all its lines)
+    warmup: str = "none"
     warmup_random: bool = False  # ... with uniform random actions (SAC from scratch)
+
+    def __post_init__(self):
+        if self.warmup not in WARMUPS:
+            raise ValueError(f"{self.label}: warmup {self.warmup!r} not one of {WARMUPS}")
 
 
 # IQL-family settings (spec §1.3). Locomotion: expectile 0.7, inverse temperature 3, rewards
 # scaled by 1000 / (max - min trajectory return); PEX uses them too, so it shares its offline
 # result with the IQL lines (PEX's own script: raw rewards, inverse temperature 10; a named
 # deviation, see the README). Maze: the official AntMaze settings (expectile 0.9, inverse
-# temperature 10, rewards r - 1, constant actor learning rate: offline_steps=0 switches the
-# cosine decay off).
+# temperature 10, rewards r - 1).
+# The actor's learning-rate schedule follows the official recipe of what a run does:
+# - `IQL` (the offline-only IQL-vs-BC table): the offline recipe, a cosine decay over the offline
+#   steps (ikostrikov/implicit_q_learning `learner.py` opt_decay_schedule="cosine", both domains);
+# - `IQL_FINETUNE` (every line with an online phase, and PEX's offline phase, which is IQL's): the
+#   fine-tuning recipe, a constant rate in both phases with one Adam state throughout
+#   (`configs/antmaze_finetune_config.py` opt_decay_schedule=None; `train_finetune.py`).
 IQL_LOCO = KindSettings(
     ("expectile=0.7", "inverse_temperature=3.0"), ("reward_normalization=trajectory_range",)
 )
 IQL_MAZE = KindSettings(
-    ("expectile=0.9", "inverse_temperature=10.0"),
-    ("reward_normalization=minus_one", "offline_steps=0"),
+    ("expectile=0.9", "inverse_temperature=10.0"), ("reward_normalization=minus_one",)
 )
-IQL = per_domain(IQL_LOCO, IQL_MAZE)
-IQL_CONFIG = IQL_LOCO.method_config  # the offline table's IQL (locomotion)
+IQL = per_domain(IQL_LOCO, IQL_MAZE)  # the offline table's IQL (benchmarks/run.py)
+
+
+def finetuning(s: KindSettings, *hparams: str) -> KindSettings:
+    """IQL settings with the official fine-tuning actor schedule (and extra traced values)."""
+    return KindSettings(s.hparams + hparams, s.method_config + ("actor_schedule=constant",))
+
+
+IQL_FINETUNE = per_domain(finetuning(IQL_LOCO), finetuning(IQL_MAZE))
 PEX = per_domain(
-    KindSettings(
-        IQL_LOCO.hparams + ("selection_inverse_temperature=10.0",), IQL_LOCO.method_config
-    ),
-    KindSettings(
-        IQL_MAZE.hparams + ("selection_inverse_temperature=10.0",), IQL_MAZE.method_config
-    ),
+    finetuning(IQL_LOCO, "selection_inverse_temperature=10.0"),
+    finetuning(IQL_MAZE, "selection_inverse_temperature=10.0"),
 )
-# AWAC (CORL): lambda 1 on locomotion (its code's default), 0.1 with r - 1 on AntMaze
+# AWAC (CORL): lambda 1 on locomotion (its code's default), 0.1 with r - 1 on AntMaze; CORL's
+# observation normalization with the dataset's mean and std (+ 1e-3) in both
 AWAC = per_domain(
-    KindSettings(),
-    KindSettings(("awac_lambda=0.1",), ("reward_normalization=minus_one",)),
+    KindSettings((), ("obs_normalization=dataset",)),
+    KindSettings(
+        ("awac_lambda=0.1",), ("reward_normalization=minus_one", "obs_normalization=dataset")
+    ),
 )
 # FamO2O. Maze: the only official configuration (range [8, 14], expectile 0.9, r - 1).
 # Locomotion: a PROJECT CHOICE (no official FamO2O+IQL locomotion configuration exists): IQL's
@@ -128,15 +150,16 @@ def options_of(hp) -> tuple[str, ...]:
 
 
 METHODS: tuple[MethodSpec, ...] = (
-    MethodSpec("iql-direct", "iql", "direct", IQL, warmup=True),
-    MethodSpec("iql-buffer", "iql", "buffer", IQL, offline=False, warmup=True),
-    MethodSpec("iql-scratch", "iql", "scratch", IQL, offline=False, warmup=True),
-    MethodSpec("awac-direct", "awac", "direct", AWAC, layers=3, warmup=True),
-    MethodSpec("pex", "pex", "direct", PEX, warmup=True),
-    MethodSpec("sac-scratch", "sac", "scratch", offline=False, warmup=True, warmup_random=True),
+    # PEX against the baselines of its script, each warming up as the script does
+    MethodSpec("iql-direct", "iql", "direct", IQL_FINETUNE, warmup="pex"),
+    MethodSpec("iql-buffer", "iql", "buffer", IQL_FINETUNE, offline=False, warmup="pex"),
+    MethodSpec("iql-scratch", "iql", "scratch", IQL_FINETUNE, offline=False, warmup="pex"),
+    MethodSpec("pex", "pex", "direct", PEX, warmup="pex"),
+    MethodSpec("awac-direct", "awac", "direct", AWAC, layers=3, warmup="short"),
+    MethodSpec("sac-scratch", "sac", "scratch", offline=False, warmup="short", warmup_random=True),
     # FamO2O against IQL with the same buffer (union) and budgets
-    MethodSpec("iql-union", "iql", "union", IQL, warmup=True),
-    MethodSpec("famo2o", "famo2o", "union", FAMO2O, warmup=True),
+    MethodSpec("iql-union", "iql", "union", IQL_FINETUNE, warmup="short"),
+    MethodSpec("famo2o", "famo2o", "union", FAMO2O, warmup="short"),
     # ACA against the same SAC+ML checkpoint fine-tuned without alignment (seeded buffer; updates
     # begin once it holds a batch, as the official code)
     MethodSpec("aca", "aca", "seeded", aca_settings(True)),
@@ -153,7 +176,12 @@ class Budget:
     offline_eval_every: int
     online_eval_every: int
     eval_episodes: int
-    warmup_steps: int = 0  # for lines that warm up (SAC from scratch, PEX)
+    warmup_steps: int = 0  # lines with warmup="short" (SAC from scratch, AWAC, the union lines)
+    pex_warmup_steps: int = 0  # lines with warmup="pex" (PEX and the baselines of its script)
+
+    def warmup_of(self, spec: MethodSpec) -> int:
+        """The online steps `spec`'s line collects before its first update."""
+        return {"none": 0, "short": self.warmup_steps, "pex": self.pex_warmup_steps}[spec.warmup]
 
 
 @dataclass(frozen=True)
@@ -194,7 +222,8 @@ SUITES: dict[str, Suite] = {
         kinds=("medium",),
         offline_kinds=("medium",),
         seeds=2,
-        budget=Budget(500, 500, 250, 50, 5, warmup_steps=50),
+        # PEX's 5,000 warm-up steps scaled to this tier: half the online phase, as in `quick`
+        budget=Budget(500, 500, 250, 50, 5, warmup_steps=50, pex_warmup_steps=250),
         batch_size=64,
         width=32,
     ),
@@ -203,14 +232,16 @@ SUITES: dict[str, Suite] = {
         tier="quick",
         kinds=("medium", "medium-replay"),
         seeds=4,
-        budget=Budget(10_000, 10_000, 2_500, 500, 5, warmup_steps=500),
+        # PEX's script collects 5,000 steps before updating (`--initial_collection_steps`); kept
+        # as a count, not a share of the phase: here it is half of the 10k online steps
+        budget=Budget(10_000, 10_000, 2_500, 500, 5, warmup_steps=500, pex_warmup_steps=5_000),
         batch_size=256,
         width=64,
         # mazes: IQL's critic reaches its fixed point after ~15k (umaze) to ~20k (medium)
         # updates and IQL succeeds only after that (results/maze-iql/); evaluation of a
         # deterministic policy from a jittered fixed start is nearly all-or-nothing
         maze_kinds=("diverse",),
-        maze_budget=Budget(30_000, 20_000, 2_500, 2_000, 10),
+        maze_budget=Budget(30_000, 20_000, 2_500, 2_000, 10, pex_warmup_steps=5_000),
         tasks=("inverted_double_pendulum", "reacher", "pointmaze-umaze", "pointmaze-medium"),
     ),
     # the papers' protocol (GPU/TPU): 1M offline + 1M online steps, 2x256 networks
@@ -218,9 +249,9 @@ SUITES: dict[str, Suite] = {
         tier="paper",
         kinds=("medium", "medium-replay", "medium-expert"),
         seeds=8,
-        budget=Budget(1_000_000, 1_000_000, 50_000, 10_000, 10, warmup_steps=5_000),
+        budget=Budget(1_000_000, 1_000_000, 50_000, 10_000, 10, 5_000, 5_000),
         width=256,
         maze_kinds=("play", "diverse"),
-        maze_budget=Budget(1_000_000, 1_000_000, 100_000, 10_000, 100, warmup_steps=5_000),
+        maze_budget=Budget(1_000_000, 1_000_000, 100_000, 10_000, 100, 5_000, 5_000),
     ),
 }

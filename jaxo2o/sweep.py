@@ -45,6 +45,7 @@ from jaxo2o.core.runner import enable_compilation_cache
 from jaxo2o.data.tiers import TIERS
 from jaxo2o.experiment import Experiment, ExperimentResult, check_memory, execute, plan
 from jaxo2o.experiment.lines import Line, expand
+from jaxo2o.experiment.results import DIP_TEXT, dip_text
 from jaxo2o.methods import method_names
 from jaxo2o.report.aggregate import diverged_note, group_stats, split_diverged
 from jaxo2o.report.files import atomic_write_text, provenance, write_csv, write_json
@@ -89,7 +90,7 @@ def write_result(out: Path, res: ExperimentResult, title: str) -> None:
     scale = "normalized score" if res.plan.ref_scores else "raw return (no reference scores)"
     text = (
         f"# {title}\n\n{scale}; mean ± std over {exp.seeds} seeds per line; "
-        f"dip = lowest score in the first tenth of the online phase.\n\n"
+        f"{dip_text(res.plan.trainer.run)}.\n\n"
         + diverged_note(len(diverged), len(res.rows))
         + ("\n" if diverged else "")
         + markdown_table(groups, by, [s for s in SCORES if s in res.rows[0]])
@@ -181,7 +182,7 @@ def write_combined(out: Path, results: list[tuple[Line, list[dict], list[dict]]]
             r[k] = ""
     text = (
         f"# Sweep: {len(results)} lines\n\nmean ± std over each line's seeds; "
-        "dip = lowest score in the first tenth of the online phase.\n\n"
+        f"{DIP_TEXT}.\n\n"
         + diverged_note(len(diverged), len(rows))
         + ("\n" if diverged else "")
         + markdown_table(group_stats(kept, by, scores), by, scores)

@@ -1,20 +1,23 @@
 """AWAC: critic target, critic and actor losses on a tiny batch with hand-set networks, against
-numbers worked out by hand; the update order; the policy head; validation."""
+numbers worked out by hand; the update order; the policy head; validation; CORL's observation
+normalization with the dataset's statistics (training, acting and evaluation)."""
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxo2o.config import ConfigError, RunConfig, run_hparams
+from jaxo2o.config import ConfigError, EnvConfig, RunConfig, run_hparams
 from jaxo2o.core.loop import Trainer
 from jaxo2o.core.optim import NetState
 from jaxo2o.core.transitions import Transitions
 from jaxo2o.envs import make_env
+from jaxo2o.experiment import Experiment, plan, with_observation_statistics
 from jaxo2o.methods import get_method
 from jaxo2o.methods.awac import (
     AWAC,
@@ -193,3 +196,164 @@ def test_runs_through_the_trainer():
         for name in ("critic_loss", "actor_loss"):
             assert np.all(np.isfinite(out[phase][name]))
     assert int(state.actor.opt_state[0].count) == run.offline_steps + run.online_steps
+
+
+# ------------------------------------------------------------------ observation normalization
+@dataclass(frozen=True)
+class FakeDataset:
+    """The fields of `jaxo2o.data.OfflineDataset` an experiment reads."""
+
+    dataset_id: str
+    transitions: Transitions
+    ref_min_score: float = 0.0
+    ref_max_score: float = 50.0
+    episode_returns: np.ndarray = field(default_factory=lambda: np.array([10.0, 30.0]))
+
+
+LOC, SCALE = np.array([5.0, -3.0, 0.0, 100.0]), np.array([10.0, 0.1, 1.0, 50.0])
+
+
+def scaled_dataset(n: int = 512) -> FakeDataset:
+    """Observations of 4 dimensions with very different means and scales."""
+    rng = np.random.default_rng(0)
+    obs = (LOC + SCALE * rng.standard_normal((n, 4))).astype(np.float32)
+    t = Transitions(
+        obs=obs,
+        action=rng.uniform(-1, 1, (n, 2)).astype(np.float32),
+        reward=rng.uniform(0, 1, n).astype(np.float32),
+        next_obs=(obs + 0.1).astype(np.float32),
+        terminated=np.zeros(n, bool),
+        truncated=np.zeros(n, bool),
+    )
+    return FakeDataset("test/point/scaled-v0", t)
+
+
+def normalized_awac(ds: FakeDataset) -> AWAC:
+    return with_observation_statistics(
+        AWAC(AWACConfig(hidden=(8, 8), obs_normalization="dataset")), ds
+    )
+
+
+def test_statistics_come_from_the_dataset_and_normalize_it():
+    """CORL: mean and std (+ 1e-3) of the dataset's observations, computed once on the host;
+    the dataset's observations then enter every network with mean 0 and std 1 (up to the eps)."""
+    ds = scaled_dataset()
+    awac = normalized_awac(ds)
+    obs = np.asarray(ds.transitions.obs, np.float64)
+    np.testing.assert_allclose(awac.config.obs_mean, obs.mean(0), rtol=1e-6)
+    np.testing.assert_allclose(awac.config.obs_std, obs.std(0) + 1e-3, rtol=1e-6)
+    z = np.asarray(awac.normalize_obs(jnp.asarray(ds.transitions.obs)), np.float64)
+    np.testing.assert_allclose(z.mean(0), 0.0, atol=1e-4)
+    np.testing.assert_allclose(z.std(0), obs.std(0) / (obs.std(0) + 1e-3), rtol=1e-4)
+    assert np.all(np.abs(z.std(0) - 1.0) < 0.02)  # the 0.1-scale dimension: 0.1 / 0.101
+    # a method that asks for no normalization comes back as it was
+    plain = AWAC(AWACConfig(hidden=(8, 8)))
+    assert with_observation_statistics(plain, ds) is plain
+    z = np.asarray(plain.normalize_obs(jnp.asarray(ds.transitions.obs)))
+    np.testing.assert_array_equal(z, ds.transitions.obs)
+
+
+def test_every_network_input_is_normalized():
+    """The actor and the critics (hence the TD target at s' and the advantage at s) see
+    (s - mean) / std: the normalizing method at raw observations is the plain method at
+    normalized ones, bit for bit."""
+    ds = scaled_dataset()
+    awac, plain = normalized_awac(ds), AWAC(AWACConfig(hidden=(8, 8)))
+    hp = awac.default_hparams()
+    state = awac.init(jax.random.PRNGKey(0), 4, 2, hp)
+    mean, std = jnp.asarray(awac.config.obs_mean), jnp.asarray(awac.config.obs_std)
+    raw = jnp.asarray(ds.transitions.obs[:32])
+    z = (raw - mean) / std
+    act = jnp.asarray(ds.transitions.action[:32])
+    (m_a, s_a), (m_b, s_b) = (
+        awac.policy(state.actor.params, raw),
+        plain.policy(state.actor.params, z),
+    )
+    np.testing.assert_array_equal(m_a, m_b)
+    np.testing.assert_array_equal(s_a, s_b)
+    np.testing.assert_array_equal(
+        awac.q(state.critic.params, raw, act), plain.q(state.critic.params, z, act)
+    )
+    # a whole update: the same as the plain method's on the normalized batch
+    batch = jax.tree.map(lambda x: jnp.asarray(x[:32]), ds.transitions)
+    norm_batch = batch._replace(obs=z, next_obs=(batch.next_obs - mean) / std)
+    key = jax.random.PRNGKey(3)
+    new, _ = awac.update(state, batch, key, hp, online=False)
+    new_plain, _ = plain.update(state, norm_batch, key, hp, online=False)
+    jax.tree.map(np.testing.assert_array_equal, new, new_plain)
+
+
+class NormalizedObsEnv:
+    """CORL's `wrap_env`: the environment itself returns (s - mean) / std."""
+
+    def __init__(self, env, mean, std):
+        self.env, self.mean, self.std = env, jnp.asarray(mean), jnp.asarray(std)
+        self.name, self.episode_length = env.name, env.episode_length
+        self.observation_size, self.action_size = env.observation_size, env.action_size
+
+    def _norm(self, obs):
+        return (obs - self.mean) / self.std
+
+    def reset(self, key):
+        s = self.env.reset(key)
+        return s._replace(obs=self._norm(s.obs))
+
+    def step(self, state, action):
+        s, res = self.env.step(state, action)
+        return s._replace(obs=self._norm(s.obs)), res._replace(next_obs=self._norm(res.next_obs))
+
+
+def test_evaluation_and_acting_use_the_same_statistics():
+    """Evaluation episodes (and online acting, the same `act`) of the normalizing method on the
+    raw environment equal the plain method's on CORL's normalized environment, and differ from
+    the plain method's on the raw one."""
+    env = make_env("point", episode_length=20)
+    ds = scaled_dataset()
+    awac, plain = normalized_awac(ds), AWAC(AWACConfig(hidden=(8, 8)))
+    wrapped = NormalizedObsEnv(env, awac.config.obs_mean, awac.config.obs_std)
+    run = RunConfig(online_steps=0, eval_episodes=4, progress=False)
+    hp = awac.default_hparams()
+    state = awac.init(jax.random.PRNGKey(1), 4, 2, hp)
+    key = jax.random.PRNGKey(2)
+    ours = Trainer(awac, env, run).evaluate(state, key, hp)
+    corl = Trainer(plain, wrapped, run).evaluate(state, key, hp)
+    unnormalized = Trainer(plain, env, run).evaluate(state, key, hp)
+    np.testing.assert_array_equal(ours.returns, corl.returns)
+    assert not np.array_equal(ours.returns, unnormalized.returns)
+    obs = env.reset(jax.random.PRNGKey(4)).obs[None]
+    for det in (True, False):
+        a, _ = awac.act(state, obs, key, hp, det)
+        np.testing.assert_array_equal(a, plain.act(state, wrapped._norm(obs), key, hp, det)[0])
+
+
+def test_normalization_through_the_experiment_and_its_errors():
+    ds = scaled_dataset()
+    exp = Experiment(
+        method="awac",
+        env=EnvConfig(task="point", episode_length=20),
+        run=RunConfig(offline_steps=10, online_steps=20, offline_eval_every=10,
+                      online_eval_every=10, batch_size=16, eval_episodes=1, progress=False),
+        dataset=ds.dataset_id,
+        seeds=1,
+        method_config=("hidden=8,8", "obs_normalization=dataset"),
+    )  # fmt: skip
+    p = plan(exp, ds)
+    assert p.method.config.obs_mean == normalized_awac(ds).config.obs_mean
+    assert p.trainer.method is p.method
+    # the presets and the suite ask for it
+    assert awac_preset("locomotion")[0].obs_normalization == "dataset"
+    assert awac_preset("antmaze")[0].obs_normalization == "dataset"
+    with pytest.raises(ConfigError, match="obs_normalization"):
+        with_observation_statistics(AWAC(AWACConfig(obs_normalization="dataset")), None)
+    with pytest.raises(ConfigError, match="awac.obs_mean: obs_normalization='dataset' needs"):
+        AWAC(AWACConfig(hidden=(8,), obs_normalization="dataset")).init(
+            jax.random.PRNGKey(0), 4, 2, AWAC().default_hparams()
+        )
+    with pytest.raises(ConfigError, match="awac.obs_mean: 4 values for observations of size 3"):
+        normalized_awac(ds).init(jax.random.PRNGKey(0), 3, 2, AWAC().default_hparams())
+    with pytest.raises(ConfigError, match="awac.obs_normalization"):
+        AWACConfig(obs_normalization="running")
+    with pytest.raises(ConfigError, match="awac.obs_mean"):
+        AWACConfig(obs_mean=(0.0,), obs_std=(1.0,))
+    with pytest.raises(ConfigError, match="awac.obs_std"):
+        AWACConfig(obs_normalization="dataset", obs_mean=(0.0,), obs_std=(0.0,))

@@ -1,5 +1,5 @@
-"""`make bench`'s bookkeeping: which finished experiments it may reuse, and PEX's action-share
-table from hand-made rows."""
+"""`make bench`'s bookkeeping: which finished experiments it may reuse, PEX's action-share table
+from hand-made rows, and the settings the suite gives its lines."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ import json
 import pytest
 
 from benchmarks.act_share import share_table
-from benchmarks.run import _done, experiment_for, final_metric, offline_table
+from benchmarks.run import _done, experiment_for, final_metric, offline_experiment, offline_table
 from benchmarks.suite import SUITES
 from jaxo2o.config import EnvConfig
+from jaxo2o.experiment import build_method, parse_pairs
 
 
 def _bench_experiment(label: str, progress: bool = False):
@@ -143,3 +144,65 @@ def test_claims_read_the_offline_table_and_pex_share_from_a_bench_folder(tmp_pat
     assert shares == {"pex-share-early": 0.8, "pex-share-late": 0.2}
     labels = {(r["label"], r.get("offline_final")) for r in load_rows(tmp_path, tmp_path / "x")}
     assert ("bc", 10.0) in labels and ("iql-offline", 20.0) in labels
+
+
+def _built(exp):
+    options = parse_pairs(exp.method_config, "method_config")
+    return build_method(exp.method, options, exp.run.offline_steps)
+
+
+@pytest.mark.parametrize("domain", ["locomotion", "maze"])
+def test_finetuning_lines_use_a_constant_actor_rate_and_the_offline_table_the_cosine(domain):
+    """Official IQL: `antmaze_finetune_config.py` (no decay) for every run that fine-tunes,
+    PEX's offline phase included (it shares its offline result with iql-direct); the offline
+    recipe (cosine over the offline steps) for the offline-only IQL-vs-BC table."""
+    suite = SUITES["quick"]
+    env = EnvConfig(task="point", episode_length=100)
+
+    def line(label: str):
+        spec = next(s for s in suite.methods if s.label == label)
+        return _built(experiment_for(suite, spec, env, "ds/x-v0", domain=domain))
+
+    for label in ("iql-direct", "iql-buffer", "iql-scratch", "iql-union", "pex"):
+        assert line(label).config.actor_schedule == "constant", label
+    # PEX's offline phase is the same IQL as iql-direct's, so they share one offline result
+    assert line("pex").config.iql_config() == line("iql-direct").config
+    offline = _built(offline_experiment(suite, env, "ds/x-v0", domain))
+    assert offline.config.actor_schedule == "cosine"
+    assert offline.config.offline_steps == suite.budget_of(domain).offline_steps
+
+
+def test_pex_and_the_lines_of_its_script_warm_up_as_the_script():
+    """PEX's main_online.py collects 5,000 composite-policy steps (--initial_collection_steps)
+    before its first update, in every one of its lines; the quick tier keeps the count, the
+    smoke tier scales it to half its online phase. The other lines keep the short warm-up."""
+    from benchmarks.suite import Budget, MethodSpec
+
+    env = EnvConfig(task="point", episode_length=100)
+    pex_lines = {"pex", "iql-direct", "iql-buffer", "iql-scratch"}
+    expected = {
+        ("quick", "locomotion"): (5_000, 500),
+        ("quick", "maze"): (5_000, 0),
+        ("smoke", "locomotion"): (250, 50),
+    }
+    for (tier, domain), (pex, short) in expected.items():
+        suite = SUITES[tier]
+        for spec in suite.methods:
+            warmup = experiment_for(suite, spec, env, "ds/x-v0", domain=domain).run.warmup_steps
+            if spec.label in pex_lines:
+                assert warmup == pex, (tier, domain, spec.label)
+            elif spec.method != "aca":  # ACA: updates begin once the seeded buffer holds a batch
+                assert warmup == short, (tier, domain, spec.label)
+    assert SUITES["paper"].budget.pex_warmup_steps == 5_000
+    assert Budget(10, 10, 5, 5, 1).warmup_of(MethodSpec("x", "iql")) == 0  # no warm-up
+    with pytest.raises(ValueError, match="warmup"):
+        MethodSpec("x", "iql", warmup="long")
+
+
+def test_awac_lines_normalize_observations_as_corl():
+    suite = SUITES["quick"]
+    spec = next(s for s in suite.methods if s.label == "awac-direct")
+    env = EnvConfig(task="point", episode_length=100)
+    for domain in ("locomotion", "maze"):
+        exp = experiment_for(suite, spec, env, "ds/x-v0", domain=domain)
+        assert _built(exp).config.obs_normalization == "dataset"

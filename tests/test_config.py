@@ -170,7 +170,7 @@ def test_sac_default_hparams_overrides():
 
 
 def test_validate_hparams_generic():
-    hp = SACHParams()
+    hp = SACHParams(target_entropy_per_dim=-1.0)
     assert validate_hparams(hp, "m", positive=("actor_lr",), nonnegative=("tau",)) is hp
     with raises_naming("m.target_entropy_per_dim", ">= 0", "-1"):
         validate_hparams(hp, "m", nonnegative=("target_entropy_per_dim",))

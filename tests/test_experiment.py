@@ -12,6 +12,7 @@ from jaxo2o.config import ConfigError, EnvConfig, RunConfig
 from jaxo2o.core.runner import BatchResult
 from jaxo2o.core.transitions import Transitions
 from jaxo2o.experiment import Experiment, check_memory, estimate_memory, plan, summarize
+from jaxo2o.experiment.results import dip_mask, dip_window
 from jaxo2o.sweep import main as sweep_main
 
 
@@ -114,7 +115,8 @@ def test_memory_estimate_and_refusal(monkeypatch):
 
 def test_summary_dip_and_final_from_known_metrics():
     p = plan(iql_experiment(seeds=1), point_dataset())
-    # offline evals at steps 10, 20; online at 0, 10, 20 (the first tenth, steps <= 2: step 0)
+    # offline evals at steps 10, 20; online at 0, 10, 20. No warm-up: the first update comes in
+    # iteration 0; the window (0, 2] holds no evaluation, so the dip is the first one after it
     metrics = {
         "offline": {
             "eval_returns": np.array([[[5.0, 15.0], [20.0, 20.0]]]),
@@ -131,7 +133,7 @@ def test_summary_dip_and_final_from_known_metrics():
     (row,) = rows
     assert row["offline_final"] == pytest.approx(100 * 20 / 50)
     assert row["online_start"] == pytest.approx(100 * 10 / 50)
-    assert row["online_dip"] == pytest.approx(100 * 10 / 50)  # step 10 is past the first tenth
+    assert row["online_dip"] == 0.0  # step 10; the switch (step 0, score 20) does not count
     assert row["online_final"] == pytest.approx(100 * 45 / 50)
     assert row["offline_fraction_mean"] == pytest.approx(0.375)
     assert [(c["phase"], c["step"]) for c in curves] == [
@@ -145,6 +147,49 @@ def test_summary_dip_and_final_from_known_metrics():
     q = [c["q_mean"] for c in curves]
     assert q[:2] == [1.0, 2.0] and np.isnan(q[2]) and q[3:] == [3.0, 4.0]
     assert "offline_fraction" not in curves[0] and "act/offline_fraction" not in curves[3]
+
+
+def _online_scores(warmup: int, scores: list[float], online_steps: int = 100) -> dict:
+    """The summary row of a one-seed run whose online evaluations (every 10 steps) score
+    `scores` (normalized: returns of 50 = 100)."""
+    run = RunConfig(
+        offline_steps=20,
+        online_steps=online_steps,
+        offline_eval_every=10,
+        online_eval_every=10,
+        warmup_steps=warmup,
+        batch_size=16,
+        eval_episodes=1,
+        progress=False,
+    )
+    p = plan(iql_experiment(seeds=1, run=run), point_dataset())
+    returns = np.asarray(scores, np.float64)[None, :, None] / 2  # (run, eval, episode)
+    metrics = {
+        "offline": {"eval_returns": np.full((1, 2, 1), 25.0)},
+        "online": {"eval_returns": returns},
+    }
+    (row,), _ = summarize(p, BatchResult(metrics, None, 0.0, 0.0, 1, {}))
+    return row
+
+
+def test_dip_counts_only_evaluations_after_the_first_update():
+    """Warm-up 25: updates begin in iteration 25, so evaluations at 0 (the switch), 10 and 20
+    saw none; the window is 25 < s <= 25 + 100 / 10: only step 30 (step 40's lower score is
+    past it)."""
+    #        step: 0    10   20   30   40   50   60   70   80   90   100
+    scores = [90.0, 5.0, 6.0, 60.0, 1.0, 80.0, 80.0, 80.0, 80.0, 80.0, 80.0]
+    row = _online_scores(25, scores)
+    assert row["online_start"] == 90.0
+    assert row["online_dip"] == 60.0
+    assert row["online_final"] == 80.0
+    # no warm-up: the window (0, 10] is step 10 alone (the switch does not count)
+    assert _online_scores(0, scores)["online_dip"] == 5.0
+    # a late warm-up: the window (92, 102] holds the last evaluation alone
+    assert _online_scores(92, scores)["online_dip"] == 80.0
+    short = RunConfig(online_steps=20, online_eval_every=10, warmup_steps=12, batch_size=16)
+    assert dip_window(short) == (12, 14.0)
+    # (12, 14] holds no evaluation: the first one after the update, step 20
+    assert dip_mask([0, 10, 20], short).tolist() == [False, False, True]
 
 
 SWEEP_ARGS = [

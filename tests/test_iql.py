@@ -1,5 +1,6 @@
 """IQL: each loss on a tiny fixed batch against numbers worked out by hand, the update order,
-the actor's cosine schedule, validation, and one compilation serving several expectiles."""
+the actor's schedules (cosine offline recipe, constant fine-tuning recipe), validation, and one
+compilation serving several expectiles."""
 
 from __future__ import annotations
 
@@ -129,6 +130,57 @@ def test_cosine_schedule_offline_and_constant_online():
         assert float(online(count)) == pytest.approx(3e-4, rel=1e-6)
     no_decay = IQL(IQLConfig(offline_steps=0)).actor_learning_rate(hp, online=False)
     assert float(no_decay(700)) == pytest.approx(3e-4, rel=1e-6)
+
+
+def test_constant_schedule_keeps_the_rate_in_both_phases():
+    """actor_schedule="constant" (official IQL fine-tuning): actor_lr at the start, middle and
+    end of the offline horizon and online, whatever the step count."""
+    iql = IQL(IQLConfig(offline_steps=1000, actor_schedule="constant"))
+    hp = iql.default_hparams(actor_lr=3e-4)
+    for online in (False, True):
+        lr = iql.actor_learning_rate(hp, online)
+        for count in (0, 500, 999, 1000, 1500, 5000):
+            assert float(lr(count)) == pytest.approx(3e-4, rel=1e-6), (online, count)
+    # the default stays the offline recipe: cosine offline
+    assert IQLConfig().actor_schedule == "cosine"
+    assert float(IQL(IQLConfig(offline_steps=1000)).actor_learning_rate(hp, False)(500)) == (
+        pytest.approx(1.5e-4, rel=1e-5)
+    )
+    with pytest.raises(ConfigError, match="iql.actor_schedule"):
+        IQLConfig(actor_schedule="linear")
+
+
+def test_constant_schedule_through_a_direct_run_keeps_one_adam_state():
+    """A direct run with the constant schedule: the actor's rate reported in every offline and
+    online interval is actor_lr (a cosine run's falls offline), and one Adam state counts every
+    update of both phases (official `train_finetune.py`: one Learner throughout)."""
+    env = make_env("point", episode_length=10)
+    run = RunConfig(
+        offline_steps=30,
+        online_steps=20,
+        offline_eval_every=10,
+        online_eval_every=10,
+        batch_size=16,
+        eval_episodes=1,
+        protocol="direct",
+        progress=False,
+    )
+    dataset = _point_dataset(env, 64, jax.random.PRNGKey(7))
+    lrs = {}
+    for schedule in ("constant", "cosine"):
+        iql = IQL(IQLConfig(hidden=(8,), offline_steps=30, actor_schedule=schedule))
+        hp = iql.default_hparams(actor_lr=1e-3)
+        state, out = jax.jit(Trainer(iql, env, run).train)(
+            jax.random.PRNGKey(0), hp, run_hparams(run), dataset
+        )
+        lrs[schedule] = [np.asarray(out[p]["actor_lr"]) for p in ("offline", "online")]
+        assert int(state.actor.opt_state[1].count) == run.offline_steps + run.online_steps
+    offline, online = lrs["constant"]
+    np.testing.assert_allclose(offline, 1e-3, rtol=1e-6)  # 3 offline intervals: start..end
+    np.testing.assert_allclose(online, 1e-3, rtol=1e-6)  # 2 online intervals
+    offline, online = lrs["cosine"]
+    assert offline[0] > offline[1] > offline[2] and offline[2] < 2e-4
+    np.testing.assert_allclose(online, 1e-3, rtol=1e-6)
 
 
 def _tiny_batch(obs_size=1, act_size=1):

@@ -1,5 +1,6 @@
 """PEX: the selection rule against hand-computed softmax values, the evaluation rule, the switch
 to the policy set, the online actor's loss on composite-policy actions (hand-made networks), the
+unclipped online sample in the selection and the actor loss, the
 128 + 128 batches of the PEX run settings, bitwise equality of PEX's offline phase with IQL's,
 and a real Trainer run on `point` in which the offline policy stays bitwise frozen."""
 
@@ -19,7 +20,7 @@ from jaxo2o.core.replay import replay_init, replay_insert, sample_mixed
 from jaxo2o.core.transitions import Transitions
 from jaxo2o.envs import make_env
 from jaxo2o.methods import get_method
-from jaxo2o.methods.iql import IQL, IQLConfig, IQLHParams, IQLState
+from jaxo2o.methods.iql import ACTION_CLIP, IQL, IQLConfig, IQLHParams, IQLState
 from jaxo2o.methods.pex import (
     OFFLINE,
     ONLINE,
@@ -200,6 +201,72 @@ def test_update_trains_only_the_online_actor_and_reuses_iql_value_and_critic_ste
     assert float(new.actor.params["Dense_0"]["bias"][0]) < 1.0 - 2e-4
 
 
+def kinked_critic(template, slope: float):
+    """Every ensemble member: Q(s, a) = slope * relu(a_0 - 1) + relu(-a_0 - 0.5): 0 on
+    [-0.5, 1], rising steeply past the action bound 1 and gently below -0.5."""
+    p = zeros_like(template)
+    mlp = p["VmapCritic_0"]["MLP_0"]
+    d0, d1, d2 = mlp["Dense_0"], mlp["Dense_1"], mlp["Dense_2"]
+    d0["kernel"] = d0["kernel"].at[:, OBS + 0, 0].set(1.0).at[:, OBS + 0, 1].set(-1.0)
+    d0["bias"] = d0["bias"].at[:, 0].set(-1.0).at[:, 1].set(-0.5)
+    d1["kernel"] = d1["kernel"].at[:, 0, 0].set(1.0).at[:, 1, 1].set(1.0)
+    d2["kernel"] = d2["kernel"].at[:, 0, 0].set(slope).at[:, 1, 0].set(1.0)
+    return p
+
+
+def test_selection_sees_the_unclipped_online_sample():
+    """pi_on's mean is tanh(10) = 1 with std exp(-5), so about half of its samples lie just
+    above the bound 1. pi_off's mode -tanh(1) has Q = 0.26; a sample s > 1 has
+    Q = 1000 (s - 1), above 0.26 from s > 1.00026, while clipped to 1 it would have Q = 0 and
+    never be chosen (alpha_inv = 100: P(online) = sigmoid(-26)). The official selection sees
+    the sample as drawn: pi_on wins about half the states, and its action is returned (to be
+    stored and executed) unclipped."""
+    n = 4000
+    base = hand_state(PEX_SMALL, HP)
+    state = base._replace(
+        actor=base.actor._replace(params=gaussian_params(base.actor.params, 10.0, -5.0)),
+        critic=base.critic._replace(params=kinked_critic(base.critic.params, 1000.0)),
+    )
+    obs = jax.random.normal(jax.random.PRNGKey(2), (n, OBS))
+    a, info = PEX_SMALL.act(state, obs, jax.random.PRNGKey(9), HP, deterministic=False)
+    a = np.asarray(a)
+    online = info["offline_fraction"] == 0.0
+    # P(z > 0.039) = 0.484 for z ~ N(0, 1) (sd of the share over 4000 states: 0.008)
+    assert float(np.mean(online)) == pytest.approx(0.484, abs=0.03)
+    assert np.all(a[online, 0] > 1.0)  # the chosen online actions, outside the box as drawn
+    np.testing.assert_array_equal(a[~online], np.float32(-T1))
+    # the clipped sample would have lost everywhere: Q(s, 1) = 0 < Q(s, a_off)
+    q = PEX_SMALL.iql.q(state.critic.params, obs[:1], jnp.ones((1, ACT)))
+    q_off = PEX_SMALL.iql.q(state.critic.params, obs[:1], jnp.full((1, ACT), -T1))
+    assert float(jnp.min(q)) == 0.0 and float(jnp.min(q_off)) == pytest.approx(T1 - 0.5)
+
+
+def test_online_actor_loss_uses_the_unclipped_composite_action():
+    """Q prefers pi_on everywhere, Qbar = V = 0 (every weight 1): the loss is the mean negative
+    log-likelihood of the drawn actions under pi_on, taken at the actions as drawn (the
+    official `policy_update`), not at actions clipped to +-(1 - 1e-5)."""
+    base = hand_state(PEX_SMALL, HP, critic_sign=+1.0)
+    state = base._replace(
+        actor=base.actor._replace(params=gaussian_params(base.actor.params, 10.0, -5.0)),
+        target_critic=zeros_like(base.target_critic),
+    )
+    batch = batch_with_replay_action(64, 0.0)
+    key = jax.random.PRNGKey(7)
+    drawn, w, _ = PEX_SMALL.composite_action(state, batch.obs, key, HP, deterministic=False)
+    drawn = np.asarray(drawn, np.float64)
+    assert np.all(np.asarray(w) == ONLINE)
+    assert 0.3 < np.mean(drawn > 1.0) < 0.7  # about half of the entries beyond the bound
+    mean = float(np.tanh(np.float32(10.0)))
+    nll = lambda acts: float(
+        np.mean([sum(neg_log_prob(x, mean, -5.0) for x in row) for row in acts])
+    )
+    _, m = PEX_SMALL.actor_step(state, state.value.params, batch, key, HP)
+    assert float(m["weight_mean"]) == pytest.approx(1.0)
+    assert float(m["actor_loss"]) == pytest.approx(nll(drawn), rel=1e-4)
+    clipped = np.clip(drawn, -ACTION_CLIP, ACTION_CLIP)
+    assert abs(nll(clipped) - nll(drawn)) > 0.1  # what a clip would have given
+
+
 # ------------------------------------------------------------------ acting
 def test_acting_follows_the_greedy_evaluation_rule_and_reports_the_offline_fraction():
     n = 4000
@@ -314,7 +381,8 @@ def point_dataset(n: int = 256) -> Transitions:
     return Transitions(states.obs, action, res.reward, res.next_obs, res.terminated, res.truncated)
 
 
-def test_offline_phase_is_iql_bitwise():
+@pytest.mark.parametrize("schedule", ["cosine", "constant"])
+def test_offline_phase_is_iql_bitwise(schedule):
     run = pex_run_config(
         offline_steps=OFFLINE_STEPS,
         offline_eval_every=OFFLINE_STEPS // 2,
@@ -324,8 +392,8 @@ def test_offline_phase_is_iql_bitwise():
         progress=False,
     )
     data = point_dataset()
-    pex = PEX(PEXConfig(hidden=TINY, offline_steps=OFFLINE_STEPS))
-    iql = IQL(IQLConfig(hidden=TINY, offline_steps=OFFLINE_STEPS))
+    pex = PEX(PEXConfig(hidden=TINY, offline_steps=OFFLINE_STEPS, actor_schedule=schedule))
+    iql = IQL(IQLConfig(hidden=TINY, offline_steps=OFFLINE_STEPS, actor_schedule=schedule))
     hp_pex = pex.default_hparams(expectile=0.8, selection_inverse_temperature=3.0)
     hp_iql = IQLHParams(
         **{k: getattr(hp_pex, k) for k in IQLHParams.__dataclass_fields__}  # same IQL values
@@ -338,6 +406,8 @@ def test_offline_phase_is_iql_bitwise():
     assert m_pex.keys() == m_iql.keys()
     assert leaves_equal(m_pex, m_iql)
     assert float(jnp.abs(m_pex["actor_loss"]).sum()) > 0  # it did train
+    lr = np.asarray(m_pex["actor_lr"])  # per interval: cosine falls, constant stays
+    assert (lr[1] < lr[0]) if schedule == "cosine" else np.allclose(lr, 3e-4, rtol=1e-6)
     # offline-phase acting is IQL's
     obs = data.obs[:5]
     k = jax.random.PRNGKey(1)

@@ -107,13 +107,25 @@ class BehaviourRun:
         return jax.tree.map(lambda x: x[i], self.snapshots)
 
 
+# The behaviour SAC's target entropy per action dimension and log-std bounds: the values every
+# dataset so far was made with (SAC's defaults until they moved to jaxrl's -0.5 and [-10, 2]).
+# Explicit here so that a change of SAC's defaults does not change the datasets under an
+# unchanged recipe hash; changing these means bumping GENERATOR_VERSION.
+BEHAVIOUR_TARGET_ENTROPY_PER_DIM = -1.0
+BEHAVIOUR_LOG_STD = (-20.0, 2.0)
+
+
 def behaviour_method(data: TaskData):
     from jaxo2o.methods.sac import SAC, SACConfig
 
-    method = SAC(SACConfig(hidden=tuple(data.sac.hidden)))
+    lo, hi = BEHAVIOUR_LOG_STD
+    method = SAC(SACConfig(hidden=tuple(data.sac.hidden), log_std_min=lo, log_std_max=hi))
     lr = data.sac.learning_rate
     hp = method.default_hparams(
-        actor_lr=lr, critic_lr=lr, init_temperature=data.sac.init_temperature
+        actor_lr=lr,
+        critic_lr=lr,
+        init_temperature=data.sac.init_temperature,
+        target_entropy_per_dim=BEHAVIOUR_TARGET_ENTROPY_PER_DIM,
     )
     return method, hp
 

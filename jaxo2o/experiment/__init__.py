@@ -7,7 +7,13 @@ as one compiled set of chunk programs. By job:
 """
 
 from jaxo2o.experiment.memory import check_memory, estimate_memory, update_workspace
-from jaxo2o.experiment.plan import Plan, build_method, plan, reward_transform
+from jaxo2o.experiment.plan import (
+    Plan,
+    build_method,
+    plan,
+    reward_transform,
+    with_observation_statistics,
+)
 from jaxo2o.experiment.results import ExperimentResult, execute, normalize, summarize
 from jaxo2o.experiment.spec import RUN_GRID_KEYS, Experiment, parse_pairs
 
@@ -26,4 +32,5 @@ __all__ = [
     "reward_transform",
     "summarize",
     "update_workspace",
+    "with_observation_statistics",
 ]

@@ -82,6 +82,29 @@ def reward_transform(method: Any, dataset: Any) -> tuple[float, float]:
     raise ConfigError(f"method_config.reward_normalization: unknown {kind!r}")
 
 
+OBS_STD_EPS = 1e-3  # CORL's compute_mean_std(states, eps=1e-3): std + eps
+
+
+def with_observation_statistics(method: Any, dataset: Any) -> Any:
+    """The method, rebuilt with the dataset's observation statistics if its config asks for them
+    (`obs_normalization="dataset"`; AWAC, as CORL): per-dimension mean and standard deviation
+    (population, + 1e-3) of the dataset's observations, computed once here on the host in
+    float64 and stored as float32 values in the static config. Other methods come back as given."""
+    if getattr(method.config, "obs_normalization", "none") != "dataset":
+        return method
+    if dataset is None:
+        raise ConfigError("method_config.obs_normalization: 'dataset' needs a dataset")
+    obs = np.asarray(dataset.transitions.obs, np.float64)
+    mean = obs.mean(axis=0).astype(np.float32)
+    std = (obs.std(axis=0) + OBS_STD_EPS).astype(np.float32)
+    config = dataclasses.replace(
+        method.config,
+        obs_mean=tuple(float(x) for x in mean),
+        obs_std=tuple(float(x) for x in std),
+    )
+    return type(method)(config)
+
+
 def plan(exp: Experiment, dataset: Any = None) -> Plan:
     """Validate and assemble an experiment (loads the dataset unless one is given)."""
     exp.check_data()
@@ -103,6 +126,7 @@ def plan(exp: Experiment, dataset: Any = None) -> Plan:
         ref_source = load_dataset(exp.reference)
     if ref_source is not None and ref_source.ref_min_score is not None:
         ref = (float(ref_source.ref_min_score), float(ref_source.ref_max_score))
+    method = with_observation_statistics(method, dataset)
 
     # hyperparameters: fixed values, then the grid's product, then seeds
     base_hp = method.default_hparams()

@@ -1,6 +1,20 @@
 """Run a planned experiment and reduce its metrics to the numbers the reports print: normalized
 scores at the end of offline, the online dip and the final score, and one curve row per
-evaluation."""
+evaluation.
+
+The dip (`online_dip`) is the lowest score over the online evaluations taken after the first
+gradient update and at most a tenth of the online phase after the step of that update
+(`dip_window`); if that span holds no evaluation, the first evaluation after the update. An
+online evaluation at step s (online iterations done) has seen an update iff s > W, W = the run's
+warm-up (`RunConfig.warmup_steps`, as the Trainer runs it: the seeded protocol lengthens it), since
+the first update is taken in iteration W. Why: the evaluation at the switch and those during the
+warm-up score a policy no online update has touched yet (the offline policy, or PEX's composite
+with its fresh pi_on), so they measure the offline result or the warm-up rule, not what
+fine-tuning does to the policy; counted from the switch, a long warm-up (PEX's 5,000 steps)
+would leave no updated evaluation in the window at all. A tenth of the online phase keeps the
+earlier window's length, the early stretch of updates where the fine-tuning drop the seed papers
+discuss shows, and holds two evaluations at the quick tier's cadence (every 500 of 10,000 steps).
+"""
 
 from __future__ import annotations
 
@@ -54,6 +68,35 @@ def _interval_metrics(m: dict, run: int, n_evals: int) -> dict[str, list[float]]
 
 
 NOT_DIVERGENCE = ("train_return",)  # NaN by design when no training episode ended
+
+DIP_TEXT = (
+    "dip = lowest score over the online evaluations after the first gradient update, up to a "
+    "tenth of the online phase past it (at least the first evaluation after it; the switch and "
+    "the warm-up do not count)"
+)
+
+
+def dip_window(run: Any) -> tuple[int, float]:
+    """(lo, hi): the dip is taken over the online evaluations at steps lo < s <= hi. lo = the
+    warm-up (the first update comes in iteration lo), hi = lo + online_steps / 10."""
+    return run.warmup_steps, run.warmup_steps + run.online_steps / 10
+
+
+def dip_text(run: Any) -> str:
+    """`DIP_TEXT` with the window of one run shape, for the reports."""
+    lo, hi = dip_window(run)
+    return f"{DIP_TEXT}; here online steps {lo} < s <= {hi:g}"
+
+
+def dip_mask(steps: list[int], run: Any) -> np.ndarray:
+    """Which online evaluations (at `steps`) the dip is taken over (module docstring)."""
+    lo, hi = dip_window(run)
+    s = np.asarray(steps)
+    inside = (s > lo) & (s <= hi)
+    after = np.flatnonzero(s > lo)
+    if not inside.any() and after.size:
+        inside[after[0]] = True
+    return inside
 
 
 def _first_nonfinite(ret: np.ndarray, train: dict[str, list[float]], pad: int) -> int | None:
@@ -116,9 +159,9 @@ def summarize(p: Plan, batch: BatchResult) -> tuple[list[dict], list[dict]]:
             if phase == "offline":
                 row["offline_final"] = float(score[-1])
             else:
-                first_tenth = np.asarray(steps["online"]) <= run.online_steps / 10
+                window = dip_mask(steps["online"], p.trainer.run)
                 row["online_start"] = float(score[0])
-                row["online_dip"] = float(score[first_tenth].min())
+                row["online_dip"] = float(score[window].min()) if window.any() else float("nan")
                 row["online_final"] = float(score[-1])
                 for key, value in m.items():
                     if key.startswith("act/"):

@@ -18,6 +18,20 @@ confirmed here); it weights advantages mildly, which keeps the actor close to th
 the critic is reliable.
 
 Acting: evaluation uses the mean clipped to [-1, 1]; exploration samples and clips to [-1, 1].
+
+Observation normalization (`AWACConfig.obs_normalization`, static): with "dataset" (the presets
+and the suite) every network input is (s - mean) / std with the offline dataset's per-dimension
+observation mean and standard deviation + 1e-3, as CORL's `algorithms/finetune/awac.py`
+(`compute_mean_std(dataset["observations"], eps=1e-3)`, applied to the dataset's observations and
+next observations and, through `wrap_env`, to the training and evaluation environments). Here the
+statistics are static config (`obs_mean`, `obs_std`) that the experiment layer computes once on
+the host from the dataset (`jaxo2o.experiment.plan.with_observation_statistics`), and the method
+applies them inside `policy` and `q`, the only places where observations enter a network: the
+dataset, the replay buffer and the environments keep raw observations, and the actor at
+evaluation and while acting online sees exactly the transform the updates see. A method knows no
+dataset; a static field (not a traced hyperparameter) because the statistics are fixed by the
+dataset for the whole program and no sweep varies them. With "none" (the config default) the
+observations enter as they are.
 """
 
 from __future__ import annotations
@@ -28,6 +42,7 @@ from typing import Any, NamedTuple
 import flax.struct
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from jaxo2o.config import ConfigError, validate_hparams
@@ -52,6 +67,7 @@ from jaxo2o.methods.iql import (
 )
 
 LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0
+OBS_NORMALIZATIONS = ("none", "dataset")
 
 
 # ------------------------------------------------------------------ pure losses
@@ -130,14 +146,39 @@ def validate_awac_hparams(hp: AWACHParams) -> AWACHParams:
 
 @dataclass(frozen=True)
 class AWACConfig:
-    """Static: shapes."""
+    """Static: shapes, and the observation statistics (module docstring)."""
 
     hidden: tuple[int, ...] = (256, 256, 256)
     n_critics: int = 2
     reward_normalization: str = "none"
+    obs_normalization: str = "none"  # "dataset": CORL's state normalization
+    obs_mean: tuple[float, ...] = ()  # the dataset's; set by the experiment layer
+    obs_std: tuple[float, ...] = ()  # the dataset's std + 1e-3; likewise
 
     def __post_init__(self):
+        def require(cond: bool, field: str, msg: str) -> None:
+            if not cond:
+                raise ConfigError(f"awac.{field}: {msg}")
+
         check_network_config(self, "awac")
+        kind = self.obs_normalization
+        require(
+            kind in OBS_NORMALIZATIONS,
+            "obs_normalization",
+            f"unknown {kind!r}; choose one of {OBS_NORMALIZATIONS}",
+        )
+        require(
+            len(self.obs_mean) == len(self.obs_std),
+            "obs_std",
+            f"{len(self.obs_std)} values for {len(self.obs_mean)} in obs_mean",
+        )
+        require(
+            kind == "dataset" or not self.obs_mean,
+            "obs_mean",
+            "observation statistics need obs_normalization='dataset'",
+        )
+        std = np.asarray(self.obs_std, np.float64)
+        require(np.all(std > 0), "obs_std", "every value must be > 0")
 
 
 AWAC_PRESETS: dict[str, dict[str, Any]] = {
@@ -147,10 +188,15 @@ AWAC_PRESETS: dict[str, dict[str, Any]] = {
 
 
 def awac_preset(domain: str, **config_overrides: Any) -> tuple[AWACConfig, AWACHParams]:
+    """CORL's settings of a domain, observation normalization included (its statistics come from
+    the dataset: the experiment layer fills them in)."""
     if domain not in AWAC_PRESETS:
         raise ConfigError(f"awac.domain: unknown {domain!r}; choose one of {tuple(AWAC_PRESETS)}")
     p = AWAC_PRESETS[domain]
-    config = AWACConfig(reward_normalization=p["reward_normalization"], **config_overrides)
+    config = AWACConfig(
+        reward_normalization=p["reward_normalization"],
+        **({"obs_normalization": "dataset"} | config_overrides),
+    )
     return config, AWAC(config).default_hparams(awac_lambda=p["awac_lambda"])
 
 
@@ -169,9 +215,33 @@ class AWAC(Method):
     def __init__(self, config: AWACConfig | None = None):
         super().__init__(config)
         self._critic = CriticEnsemble(self.config.hidden, self.config.n_critics)
+        self._obs_mean = np.asarray(self.config.obs_mean, np.float32)
+        self._obs_std = np.asarray(self.config.obs_std, np.float32)
 
     def validate(self, hp: AWACHParams) -> AWACHParams:
         return validate_awac_hparams(hp)
+
+    # -- observation normalization (module docstring)
+    def check_obs_statistics(self, obs_size: int) -> None:
+        """ConfigError unless the statistics fit `obs_size` (or none are asked for)."""
+        if self.config.obs_normalization == "none":
+            return
+        n = self._obs_mean.shape[0]
+        if n == 0:
+            raise ConfigError(
+                "awac.obs_mean: obs_normalization='dataset' needs the dataset's observation "
+                "statistics; the experiment layer sets them "
+                "(jaxo2o.experiment.plan.with_observation_statistics)"
+            )
+        if n != obs_size:
+            raise ConfigError(f"awac.obs_mean: {n} values for observations of size {obs_size}")
+
+    def normalize_obs(self, obs: jax.Array) -> jax.Array:
+        """(s - mean) / std with the dataset's statistics; s itself without normalization."""
+        if self.config.obs_normalization == "none":
+            return obs
+        self.check_obs_statistics(obs.shape[-1])
+        return (obs - self._obs_mean) / self._obs_std
 
     # -- networks as plain functions
     def _actor(self, act_size: int) -> GaussianPolicy:
@@ -184,8 +254,9 @@ class AWAC(Method):
         )
 
     def policy(self, actor_params: Any, obs: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """(mean, log_std) at raw observations (normalized here)."""
         act_size = actor_params["log_std"].shape[-1]
-        return self._actor(act_size).apply({"params": actor_params}, obs)
+        return self._actor(act_size).apply({"params": actor_params}, self.normalize_obs(obs))
 
     def log_prob(self, actor_params: Any, obs: jax.Array, action: jax.Array) -> jax.Array:
         mean, log_std = self.policy(actor_params, obs)
@@ -197,9 +268,11 @@ class AWAC(Method):
         return jnp.clip(gaussian_sample(key, mean, log_std), -1.0, 1.0)
 
     def q(self, critic_params: Any, obs: jax.Array, action: jax.Array) -> jax.Array:
-        return self._critic.apply({"params": critic_params}, obs, action)
+        """Q_j(s, a) at raw observations (normalized here)."""
+        return self._critic.apply({"params": critic_params}, self.normalize_obs(obs), action)
 
     def init(self, key: jax.Array, obs_size: int, act_size: int, hp: AWACHParams) -> AWACState:
+        self.check_obs_statistics(obs_size)
         k_a, k_c = jax.random.split(key)
         obs, act = jnp.zeros((1, obs_size)), jnp.zeros((1, act_size))
         actor_params = self._actor(act_size).init(k_a, obs)["params"]

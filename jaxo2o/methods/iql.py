@@ -14,11 +14,21 @@ One update, in the official order (value -> actor -> critic -> target):
        ("mean");
 4. target: Qbar <- (1 - tau) Qbar + tau Q.
 
-Actor learning rate: cosine decay from `actor_lr` to 0 over `IQLConfig.offline_steps` gradient
-steps of the offline phase (optax cosine schedule on the actor optimizer's step count). **Online,
-the actor uses the constant rate `actor_lr`** (no schedule), as the official AntMaze fine-tuning
-config and PEX's online stage do; CORL instead keeps stepping its cosine schedule online. The Adam
-moments carry over from the offline phase. `offline_steps=0` disables the decay.
+Actor learning rate (`IQLConfig.actor_schedule`, static):
+- "cosine" (default; the official *offline* recipe, `learner.py`'s `opt_decay_schedule="cosine"`
+  with `max_steps` from `train_offline.py`, and PEX's `main_offline.py`, `CosineAnnealingLR` over
+  its steps): cosine decay from `actor_lr` to 0 over `IQLConfig.offline_steps` gradient steps of
+  the offline phase (optax cosine schedule on the actor optimizer's step count; `offline_steps=0`
+  disables the decay). Online the rate is the constant `actor_lr`. No official code fine-tunes
+  after a cosine offline phase with the same optimizer: the rate jumps from ~0 to `actor_lr` at
+  the switch while the Adam moments carry over. Use it for offline-only runs.
+- "constant" (the official *fine-tuning* recipe, `configs/antmaze_finetune_config.py`:
+  `opt_decay_schedule = None`, i.e. `optax.adam(actor_lr)`): `actor_lr` in both phases.
+  `train_finetune.py` builds one `Learner` for the offline and the online steps, so the same
+  Adam state (moments and step count) continues through the switch; here too (`to_online` is
+  the identity). Use it for every run that fine-tunes.
+CORL's fine-tuning IQL keeps stepping its cosine schedule online (a third variant, not offered).
+PEX's online stage builds fresh optimizers with a constant rate (`jaxo2o.methods.pex`).
 
 Evaluation acts with the policy mean; online exploration samples the Gaussian and clips to [-1, 1].
 
@@ -61,6 +71,7 @@ LogProbFn = Callable[[Any, jax.Array, jax.Array], jax.Array]  # (params, obs, ac
 
 ACTION_CLIP = 1.0 - 1e-5  # dataset actions are clipped to +-this for the policy log-probability
 CRITIC_REDUCTIONS = ("sum", "mean")
+ACTOR_SCHEDULES = ("cosine", "constant")  # offline recipe, fine-tuning recipe (module docstring)
 
 
 # ------------------------------------------------------------------ pure losses (shared)
@@ -174,6 +185,7 @@ class IQLConfig:
     offline_steps: int = 0  # cosine horizon of the actor LR (set it to the run's); 0 = no decay
     reward_normalization: str = "none"
     critic_reduction: str = "sum"
+    actor_schedule: str = "cosine"  # "constant" for runs that fine-tune (module docstring)
 
     def __post_init__(self):
         def require(cond: bool, field: str, msg: str) -> None:
@@ -190,6 +202,11 @@ class IQLConfig:
             self.critic_reduction in CRITIC_REDUCTIONS,
             "critic_reduction",
             f"unknown {self.critic_reduction!r}; choose one of {CRITIC_REDUCTIONS}",
+        )
+        require(
+            self.actor_schedule in ACTOR_SCHEDULES,
+            "actor_schedule",
+            f"unknown {self.actor_schedule!r}; choose one of {ACTOR_SCHEDULES}",
         )
 
 
@@ -265,7 +282,8 @@ class IQL(Method):
     # -- optimizers (built from the traced hparams; their states do not depend on the rates)
     def actor_learning_rate(self, hp: IQLHParams, online: bool) -> Callable[[jax.Array], jax.Array]:
         """The actor's rate as a function of its optimizer step count (module docstring)."""
-        if online or self.config.offline_steps == 0:
+        constant = self.config.actor_schedule == "constant" or self.config.offline_steps == 0
+        if online or constant:
             return lambda count: hp.actor_lr * jnp.ones_like(count, jnp.float32)
         return optax.cosine_decay_schedule(hp.actor_lr, self.config.offline_steps)
 

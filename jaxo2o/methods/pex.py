@@ -3,27 +3,38 @@
 Offline phase: plain IQL. `init`, `update(online=False)` and `act` on the offline state delegate
 to `jaxo2o.methods.iql.IQL` with the same configuration, so for the same key and the same IQL
 hyperparameters PEX's offline phase is IQL's, bit for bit (the "same offline checkpoint" of the
-PEX-vs-IQL comparisons, inside one compiled run).
+PEX-vs-IQL comparisons, inside one compiled run). That includes the actor's learning-rate schedule
+(`IQLConfig.actor_schedule`): PEX's own `main_offline.py` anneals the policy's rate with
+`CosineAnnealingLR` over its 1M steps ("cosine", the default); the suite runs PEX's offline phase
+with the official IQL fine-tuning schedule ("constant") so that it shares its offline result with
+the IQL lines it is compared against.
 
 Switch (`to_online`): the policy set {pi_off, pi_on}. pi_off is the offline policy, **frozen**
 (its parameters are in no optimizer); pi_on is a **new, randomly initialised** policy of the same
 architecture, the only actor trained online. Q, V and the target Q continue from the offline
 checkpoint (the target is *not* re-copied from Q). Every optimizer starts afresh (new Adam
-moments) and the actor's rate is constant (no cosine schedule online).
+moments) and the actor's rate is the constant `actor_lr`, whatever the offline schedule: the
+official `PEX.__init__` builds new optimizers with `use_lr_scheduler=False`.
 
 Composite policy at state s (`PEX.composite_action`):
-    a_off = mode of pi_off(s);   a_on ~ pi_on(s), clipped to [-1, 1];
+    a_off = mode of pi_off(s) (tanh-bounded);   a_on ~ pi_on(s), **not clipped**;
     P(w) = softmax_w(alpha_inv * min_j Q_j(s, a_w))   with the *current* (not target) critics;
     training: w ~ P;  evaluation: a_on is pi_on's mode with probability `eval_greedy` (0.9) and a
     sample otherwise, and w = argmax P with probability `eval_greedy`, else w ~ P (per state).
 `alpha_inv` is the traced hyperparameter `selection_inverse_temperature` (default 10, the official
 `--inv_temperature`), so a sweep over it compiles once.
+As the official `select_action` (`pex/algorithms/pex.py`), pi_on's Gaussian sample enters the
+selection as drawn, may lie outside [-1, 1], and is the action `act` returns: the loop stores it in
+the replay buffer as it is (the official `main_online.py` pushes the unclipped action) and the
+environment clips it when it executes it (as MuJoCo's control range does for the official
+`env.step(action)`). The online actor loss takes the log-probability of that unclipped action (no
++-(1 - 1e-5) clip: the official `policy_update` has none).
 
 Online update, in IQL's order (value -> actor -> critic -> target):
 1. V: `IQL.value_step` (expectile regression onto min Qbar(s, a), dataset/replay actions);
 2. pi_on: at every batch state draw a~ from the composite policy (training mode), then AWR with
    `iql_actor_loss`: -mean(min(exp(beta (min Qbar(s, a~) - V(s))), 100) log pi_on(a~|s)), with the
-   target critics and the new V. The replay actions are not used by the actor;
+   target critics and the new V, a~ unclipped. The replay actions are not used by the actor;
 3. Q: `IQL.critic_step` (TD onto r + gamma mask V(s'), new V);
 4. target: `IQL.target_step` (Polyak).
 The official code (`pex/algorithms/{iql,pex}.py`) orders one step V -> Q -> target -> pi, with the
@@ -32,7 +43,8 @@ already updated critics; its IQL baselines share that order, as ours share this 
 
 Run settings of the official online stage (not part of the method; see `pex_run_config`): batches
 of 128 dataset + 128 online transitions (protocol "direct", offline_fraction 0.5, batch 256), 5,000
-environment steps collected with the composite policy before updates start (warmup_random=False),
+environment steps collected with the composite policy before updates start (warmup_random=False;
+the script's `--initial_collection_steps`, for all of its lines: scratch, buffer, direct, pex),
 one update per environment step, evaluation every 10k steps with 10 episodes. The method is meant
 for the "direct" protocol: with "scratch"/"buffer" the frozen offline policy would be a random one.
 
@@ -209,13 +221,13 @@ class PEX(Method):
     ) -> tuple[jax.Array, jax.Array, jax.Array]:
         """(action, chosen policy index, P(w = offline)) for a batch of observations."""
         k_sample, k_greedy, k_select = jax.random.split(key, 3)
-        a_off = jnp.clip(self.iql.policy(state.offline_actor, obs)[0], -1.0, 1.0)
+        a_off = self.iql.policy(state.offline_actor, obs)[0]  # the mode, tanh-bounded
         mean, log_std = self.iql.policy(state.actor.params, obs)
-        a_on = jnp.clip(gaussian_sample(k_sample, mean, log_std), -1.0, 1.0)
+        a_on = gaussian_sample(k_sample, mean, log_std)  # unclipped, as the official code
         greedy = self.config.eval_greedy if deterministic else 0.0
         if deterministic:
             take_mode = jax.random.uniform(k_greedy, mean.shape[:-1]) < greedy
-            a_on = jnp.where(take_mode[..., None], jnp.clip(mean, -1.0, 1.0), a_on)
+            a_on = jnp.where(take_mode[..., None], mean, a_on)
         critic = state.critic.params
         q = jnp.stack(
             [min_q(self.iql.q, critic, obs, a_off), min_q(self.iql.q, critic, obs, a_on)], -1
@@ -247,13 +259,20 @@ class PEX(Method):
         """AWR of pi_on onto composite-policy actions drawn at the batch states (training mode).
 
         The selection uses `state.critic` (current critics), the advantage the target critics and
-        `value_params` (the V just updated). The drawn actions are constants of the loss.
+        `value_params` (the V just updated). The drawn actions are constants of the loss, and
+        enter the advantage and the log-probability unclipped (module docstring).
         """
         action, w, p_off = self.composite_action(state, batch.obs, key, hp, deterministic=False)
         action = jax.lax.stop_gradient(action)
         adv = self.iql.advantage(state.target_critic, value_params, batch.obs, action)
         (loss, m), grads = jax.value_and_grad(iql_actor_loss, has_aux=True)(
-            state.actor.params, self.iql.log_prob, batch.obs, action, adv, hp.inverse_temperature
+            state.actor.params,
+            self.iql.log_prob,
+            batch.obs,
+            action,
+            adv,
+            hp.inverse_temperature,
+            clip_actions=False,
         )
         new = net_step(state.actor, grads, self.iql.actor_tx(hp, online=True))
         return new, {

@@ -7,6 +7,17 @@ with a' ~ pi(s') and mask 0 only after a true termination (time limits bootstrap
 
 SAC has no offline phase of its own: run it with `offline_steps=0` and the scratch protocol.
 If given offline updates it simply runs the same SAC update on dataset batches.
+
+Defaults follow jaxrl's SAC (ikostrikov/jaxrl `jaxrl/agents/sac/sac_learner.py`,
+`jaxrl/networks/policies.py`): target entropy -dim(A)/2 (`target_entropy_per_dim=-0.5`; jaxrl:
+`self.target_entropy = -action_dim / 2` when none is given), the policy's log-std clipped to
+[-10, 2] (`LOG_STD_MIN = -10.0`, `LOG_STD_MAX = 2.0`), initial temperature 1, Adam 3e-4 for the
+actor, the critics and the temperature, tau 0.005, the entropy term in the critic target
+(`backup_entropy=True`), hidden layers orthogonal at scale sqrt(2) and the policy's output layer at
+scale 1 (`policy_final_fc_init_scale=1.0`). jaxrl has one output layer each for the mean and the
+log-std; here one layer of twice the width holds both (orthogonal over the joint matrix).
+The behaviour SAC that makes the datasets (`jaxo2o.data.generate.behaviour_method`) keeps the
+values it was made with, -dim(A) and [-20, 2], passed explicitly, so no dataset changes.
 """
 
 from __future__ import annotations
@@ -19,11 +30,11 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from jaxo2o.config import validate_hparams
+from jaxo2o.config import ConfigError, validate_hparams
 from jaxo2o.core.distributions import tanh_gaussian_sample
 from jaxo2o.core.flops import Pass
 from jaxo2o.core.losses import ensemble_mse, td_target, temperature_loss
-from jaxo2o.core.method import Method
+from jaxo2o.core.method import Method, check_network_config
 from jaxo2o.core.networks import CriticEnsemble, TanhGaussianPolicy
 from jaxo2o.core.optim import NetState, net_init, net_step, polyak
 
@@ -36,7 +47,7 @@ class SACHParams:
     discount: jnp.ndarray = 0.99
     tau: jnp.ndarray = 0.005
     init_temperature: jnp.ndarray = 1.0
-    target_entropy_per_dim: jnp.ndarray = -1.0  # target entropy = this * action size
+    target_entropy_per_dim: jnp.ndarray = -0.5  # target entropy = this * action size (jaxrl)
 
 
 class SACState(NamedTuple):
@@ -50,6 +61,16 @@ class SACState(NamedTuple):
 class SACConfig:
     hidden: tuple[int, ...] = (256, 256)
     n_critics: int = 2
+    log_std_min: float = -10.0  # the policy's log-std bounds (jaxrl's)
+    log_std_max: float = 2.0
+
+    def __post_init__(self):
+        check_network_config(self, "sac")
+        if not self.log_std_min < self.log_std_max:
+            raise ConfigError(
+                f"sac.log_std_min: must be below log_std_max={self.log_std_max}, "
+                f"got {self.log_std_min}"
+            )
 
 
 class SAC(Method):
@@ -71,7 +92,8 @@ class SAC(Method):
         )
 
     def _actor(self, act_size: int) -> TanhGaussianPolicy:
-        return TanhGaussianPolicy(act_size, self.config.hidden)
+        c = self.config
+        return TanhGaussianPolicy(act_size, c.hidden, c.log_std_min, c.log_std_max)
 
     def init(self, key, obs_size, act_size, hp: SACHParams) -> SACState:
         k_a, k_c = jax.random.split(key)
