@@ -226,13 +226,13 @@ def run_suite(args: BenchArgs, suite: Suite, tasks: list, specs: list, root: Pat
             )
             jobs = []
             if kind in offline_kinds and not args.skip_offline_table:
-                jobs.append(("offline", offline_experiment(suite, env, ds_id, domain)))
+                jobs.append(("offline", offline_experiment(suite, env, ds_id, domain), None))
             if kind in online_kinds:
                 jobs += [
-                    (spec.label, experiment_for(suite, spec, env, ds_id, kind, domain))
+                    (spec.label, experiment_for(suite, spec, env, ds_id, kind, domain), spec)
                     for spec in specs
                 ]
-            for label, exp in jobs:
+            for label, exp, spec in jobs:
                 folder = root / "runs" / t.task / kind / label
                 if args.report_only and not _done(folder, exp):
                     continue
@@ -246,11 +246,8 @@ def run_suite(args: BenchArgs, suite: Suite, tasks: list, specs: list, root: Pat
                     res = execute(p, desc=f"{t.task}/{kind}/{label}", checkpoint_dir=ckpt,
                                   shared_offline=args.offline_cache or None)  # fmt: skip
                     write_result(folder, res, f"{label} on {ds_id}")
-                    if exp.method == "famo2o":  # the coefficient claim: beta over the data
-                        from benchmarks.famo2o_study import coefficient_spread
-
-                        spread = coefficient_spread(p, res, ds.transitions.obs)
-                        write_csv(folder / "coefficient.csv", spread)
+                    if spec is not None and spec.after is not None:
+                        spec.after(p, res, ds, folder)
                     Checkpointer(ckpt, "").clear()
                     act = act_rows(res, {"task": t.task, "kind": kind, "label": label})
                     if act:

@@ -57,6 +57,9 @@ class MethodSpec:
     # script does for all its lines)
     warmup: str = "none"
     warmup_random: bool = False  # ... with uniform random actions (SAC from scratch)
+    # called as after(plan, result, dataset, folder) once the line has run: the files a claim
+    # needs beyond the scores (FamO2O: its coefficient over the dataset's states)
+    after: Callable[..., None] | None = None
 
     def __post_init__(self):
         if self.warmup not in WARMUPS:
@@ -149,6 +152,15 @@ def options_of(hp) -> tuple[str, ...]:
     return tuple(f"{f.name}={text(getattr(hp, f.name))}" for f in dataclasses.fields(hp))
 
 
+def famo2o_coefficient(p, res, dataset, folder) -> None:
+    """`coefficient.csv`: per run, the spread of FamO2O's chosen coefficient over the dataset's
+    states (the claim that it varies with the state; `benchmarks/claims.py`)."""
+    from benchmarks.famo2o_study import coefficient_spread
+    from jaxo2o.report.files import write_csv
+
+    write_csv(folder / "coefficient.csv", coefficient_spread(p, res, dataset.transitions.obs))
+
+
 METHODS: tuple[MethodSpec, ...] = (
     # PEX against the baselines of its script, each warming up as the script does
     MethodSpec("iql-direct", "iql", "direct", IQL_FINETUNE, warmup="pex"),
@@ -159,7 +171,7 @@ METHODS: tuple[MethodSpec, ...] = (
     MethodSpec("sac-scratch", "sac", "scratch", offline=False, warmup="short", warmup_random=True),
     # FamO2O against IQL with the same buffer (union) and budgets
     MethodSpec("iql-union", "iql", "union", IQL_FINETUNE, warmup="short"),
-    MethodSpec("famo2o", "famo2o", "union", FAMO2O, warmup="short"),
+    MethodSpec("famo2o", "famo2o", "union", FAMO2O, after=famo2o_coefficient, warmup="short"),
     # ACA against the same SAC+ML checkpoint fine-tuned without alignment (seeded buffer; updates
     # begin once it holds a batch, as the official code)
     MethodSpec("aca", "aca", "seeded", aca_settings(True)),
