@@ -12,6 +12,12 @@ Example:
     python -m jaxo2o.sweep --method iql --dataset jaxo2o/point/medium-smoke-v0 \\
         --env.task point --env.episode-length 100 --run.offline-steps 2000 \\
         --run.online-steps 2000 --seeds 4 --grid expectile=0.7,0.9 --out results/sweeps/demo
+
+Several processes (hosts) run one sweep together when each is started with the same arguments
+plus --distributed.coordinator HOST0:PORT --distributed.num-processes N
+--distributed.process-id I (or --distributed.auto under SLURM / Open MPI): the runs are sharded
+over the devices of all of them; process 0 writes the checkpoints and result files, so --out must
+be on a filesystem every host shares.
 """
 
 from __future__ import annotations
@@ -24,9 +30,12 @@ from pathlib import Path
 from typing import Annotated
 
 import jax
+import numpy as np
 import tyro
 
 from jaxo2o.config import ConfigError
+from jaxo2o.core import distributed
+from jaxo2o.core.distributed import DistributedConfig
 from jaxo2o.core.runner import enable_compilation_cache
 from jaxo2o.experiment import Experiment, ExperimentResult, check_memory, execute, plan
 from jaxo2o.report.aggregate import diverged_note, group_stats, split_diverged
@@ -45,6 +54,8 @@ class SweepArgs:
     checkpoint_every: int = 1  # evaluation intervals between checkpoints (0 = no checkpoints)
     dry_run: bool = False  # validate, print the runs and the memory estimate, then stop
     devices: int = 0  # devices to shard the runs over (0 = all visible)
+    # join a sweep run by several processes / hosts (see README, "More than one host")
+    distributed: DistributedConfig = field(default_factory=DistributedConfig)
 
 
 def write_result(out: Path, res: ExperimentResult, title: str) -> None:
@@ -73,6 +84,7 @@ def write_result(out: Path, res: ExperimentResult, title: str) -> None:
         "compile_seconds": res.batch.compile_seconds,
         "run_seconds": res.batch.run_seconds,
         "n_devices": res.batch.n_devices,
+        "n_processes": jax.process_count(),
         "compiled_memory": res.batch.memory,
         "resumed_from": res.batch.resumed_from,
         "checkpoints_written": res.checkpoints,
@@ -112,30 +124,44 @@ def main(argv: list[str] | None = None) -> int:
         args = tyro.cli(SweepArgs, args=argv, description=__doc__)
     except (ConfigError, ValueError) as e:  # raised while building the validated configs
         return fail(str(e))
+    distributed.initialize(args.distributed)  # before anything touches a device
+    main_process = distributed.is_main_process()
+    say = print if main_process else lambda *a, **k: None  # one process reports
+    exp = args.exp
+    if not main_process:  # one progress bar (the setting does not change the numbers)
+        exp = dataclasses.replace(exp, run=dataclasses.replace(exp.run, progress=False))
     out = Path(args.out)
     try:
         if args.checkpoint_every < 0:
             raise ConfigError(f"checkpoint_every: must be >= 0, got {args.checkpoint_every}")
+        if args.devices and distributed.multi_process():
+            raise ConfigError(
+                "devices: with several processes the runs are sharded over the devices of all "
+                "of them; leave --devices at 0"
+            )
         done = finished(out, args.exp)
+        if distributed.multi_process():  # what process 0 (the one that writes) sees
+            code = {None: -1, False: 0, True: 1}[done]
+            done = {-1: None, 0: False, 1: True}[int(distributed.from_main(np.int32(code)))]
         if done is not None and not args.force and not args.dry_run:
             if done:
-                print(f"{out} already holds the finished results of these arguments; nothing to do")
+                say(f"{out} already holds the finished results of these arguments; nothing to do")
                 return 0
             raise ConfigError(
                 f"out: {out} already holds results of other arguments; pass --force to replace them"
             )
-        p = plan(args.exp)
+        p = plan(exp)
         est = check_memory(p)
     except (ConfigError, ValueError, FileNotFoundError) as e:
         return fail(str(e))
-    print(
+    say(
         f"{p.n_runs} runs ({args.exp.seeds} seeds x {p.n_runs // args.exp.seeds} grid points), "
         f"estimated memory {est['total'] / 2**20:.1f} MiB "
         f"({est['per_run'] / 2**20:.2f} MiB per run)"
     )
     if args.dry_run:
         for r in p.runs:
-            print("  ", r)
+            say("  ", r)
         return 0
     enable_compilation_cache()
     devices = jax.devices()[: args.devices] if args.devices else None
@@ -143,18 +169,21 @@ def main(argv: list[str] | None = None) -> int:
     if args.force and ckpt_dir.exists():
         from jaxo2o.core.checkpoint import Checkpointer
 
-        Checkpointer(ckpt_dir, "").clear()
+        Checkpointer(ckpt_dir, "").clear()  # by process 0
+    distributed.barrier("sweep: old checkpoints cleared")  # before any process looks for one
     every = args.checkpoint_every
     res = execute(p, devices=devices, checkpoint_dir=ckpt_dir if every else None,
                   checkpoint_every=max(every, 1))  # fmt: skip
-    title = f"{args.exp.method} on {args.exp.env.task} {args.exp.dataset}".strip()
-    write_result(out, res, title)
-    if ckpt_dir.exists():  # the results are written: the checkpoints are no longer needed
-        from jaxo2o.core.checkpoint import Checkpointer
+    if main_process:  # every process holds the full results; process 0 writes them
+        title = f"{args.exp.method} on {args.exp.env.task} {args.exp.dataset}".strip()
+        write_result(out, res, title)
+        if ckpt_dir.exists():  # the results are written: the checkpoints are no longer needed
+            from jaxo2o.core.checkpoint import Checkpointer
 
-        Checkpointer(ckpt_dir, "").clear()
-    print((out / "summary.md").read_text())
-    print(f"wrote {out}/runs.csv, curves.csv, summary.md, curves.png, meta.json")
+            Checkpointer(ckpt_dir, "").clear()
+        print((out / "summary.md").read_text())
+        print(f"wrote {out}/runs.csv, curves.csv, summary.md, curves.png, meta.json")
+    distributed.barrier("sweep: results written")  # every process exits once they are
     return 0
 
 

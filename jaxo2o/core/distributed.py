@@ -36,7 +36,6 @@ import numpy as np
 from jaxo2o.config import ConfigError
 
 _HOST_PORT = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[^\s:\[\]]+):(\d+)$")
-DETECTION = ("", "slurm", "ompi", "mpi4py", "deactivate")
 
 
 @dataclass(frozen=True)
@@ -47,7 +46,7 @@ class DistributedConfig:
     num_processes: int = 1  # processes taking part (one per host, usually)
     process_id: int = 0  # this process's index, 0 .. num_processes - 1 (0 writes the files)
     auto: bool = False  # detect the three values above from SLURM / Open MPI / TPU / mpi4py
-    detection: str = ""  # with auto: force one of jax's detection methods ("" = try them all)
+    detection: str = ""  # with auto: one of jax's detection methods (slurm, ompi, mpi4py, ...)
     timeout: int = 300  # seconds to wait for every process to join
 
     def __post_init__(self):
@@ -55,13 +54,8 @@ class DistributedConfig:
             raise ConfigError(f"distributed.num_processes: must be >= 1, got {self.num_processes}")
         if self.timeout < 1:
             raise ConfigError(f"distributed.timeout: must be >= 1 second, got {self.timeout}")
-        if self.detection not in DETECTION:
-            raise ConfigError(
-                f"distributed.detection: {self.detection!r} is not one of "
-                f"{', '.join(repr(d) for d in DETECTION)}"
-            )
         if self.detection and not self.auto:
-            raise ConfigError("distributed.detection: only used with --distributed.auto")
+            raise ConfigError("distributed.detection: only used with auto detection (auto=True)")
         if self.coordinator:
             m = _HOST_PORT.match(self.coordinator)
             if m is None or not 0 < int(m.group(2)) < 65536:
@@ -108,16 +102,10 @@ def initialize(cfg: DistributedConfig) -> bool:
     if cfg.auto:
         if cfg.detection:
             kwargs["cluster_detection_method"] = cfg.detection
-    else:
+    else:  # exactly these values, no cluster detection
         kwargs |= {"num_processes": cfg.num_processes, "process_id": cfg.process_id}
-    try:
-        jax.distributed.initialize(**kwargs)
-    except RuntimeError as e:
-        if "already initialized" in str(e):
-            raise RuntimeError(
-                f"{e}: initialize the distributed runtime before anything uses a JAX device"
-            ) from e
-        raise
+        kwargs["cluster_detection_method"] = "deactivate"
+    jax.distributed.initialize(**kwargs)  # RuntimeError if a device was already used
     return True
 
 
