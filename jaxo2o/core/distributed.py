@@ -22,10 +22,20 @@ With one process (the default config) nothing is initialized and every helper he
 so a single-process run behaves and performs exactly as without this module. On CPU the
 cross-process computations need a collectives implementation; jax 0.10 uses gloo (TCP) by
 default, and `initialize` sets it explicitly when none is configured.
+
+The processes need not progress at the same pace: JAX's persistent compilation cache serves
+process 0 only (only process 0 writes it, and on CPU the cache keys differ between processes),
+so the others compile every program while process 0 may read them from the cache. Gloo gives
+up when the processes set up their first collective on a set of devices more than 30 s apart,
+so every collective made here is preceded by a barrier of the coordination service (`barrier`,
+which waits up to `sync_timeout` seconds), and `connect` sets up the collectives of a mesh
+while the processes are in step (the runner calls it before compiling: the compiled programs
+themselves may hold collectives).
 """
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -48,12 +58,16 @@ class DistributedConfig:
     auto: bool = False  # detect the three values above from SLURM / Open MPI / TPU / mpi4py
     detection: str = ""  # with auto: one of jax's detection methods (slurm, ompi, mpi4py, ...)
     timeout: int = 300  # seconds to wait for every process to join
+    sync_timeout: int = 3600  # seconds a process waits for the others (compiling, say)
 
     def __post_init__(self):
         if self.num_processes < 1:
             raise ConfigError(f"distributed.num_processes: must be >= 1, got {self.num_processes}")
-        if self.timeout < 1:
-            raise ConfigError(f"distributed.timeout: must be >= 1 second, got {self.timeout}")
+        for name in ("timeout", "sync_timeout"):
+            if getattr(self, name) < 1:
+                raise ConfigError(
+                    f"distributed.{name}: must be >= 1 second, got {getattr(self, name)}"
+                )
         if self.detection and not self.auto:
             raise ConfigError("distributed.detection: only used with auto detection (auto=True)")
         if self.coordinator:
@@ -106,11 +120,12 @@ def initialize(cfg: DistributedConfig) -> bool:
         kwargs |= {"num_processes": cfg.num_processes, "process_id": cfg.process_id}
         kwargs["cluster_detection_method"] = "deactivate"
     jax.distributed.initialize(**kwargs)  # RuntimeError if a device was already used
+    _SYNC["timeout_ms"] = cfg.sync_timeout * 1000
     return True
 
 
-def process_count() -> int:
-    return jax.process_count()
+_SYNC = {"timeout_ms": DistributedConfig.sync_timeout * 1000}
+_BARRIERS = itertools.count()  # barrier ids: every process passes the same barriers in order
 
 
 def process_index() -> int:
@@ -127,6 +142,24 @@ def multi_process() -> bool:
     return jax.process_count() > 1
 
 
+def barrier(name: str) -> None:
+    """Wait until every process reaches this point (no-op with one process): a barrier of the
+    coordination service (no device collective), waiting up to `sync_timeout` seconds. Every
+    process must pass the same barriers in the same order."""
+    if jax.process_count() == 1:
+        return
+    from jax._src import distributed as jax_distributed
+
+    barrier_id = f"jaxo2o/{next(_BARRIERS)}/{name}"
+    client = jax_distributed.global_state.client
+    if client is None:  # pragma: no cover - several processes without jax.distributed
+        from jax.experimental import multihost_utils
+
+        multihost_utils.sync_global_devices(barrier_id)
+        return
+    client.wait_at_barrier(barrier_id, _SYNC["timeout_ms"])
+
+
 def check_devices(devices: list) -> None:
     """Every process must own a device of the mesh (each one runs the same programs)."""
     have = {d.process_index for d in devices}
@@ -136,6 +169,17 @@ def check_devices(devices: list) -> None:
             f"devices: processes {missing} own none of the {len(devices)} devices given; with "
             "several processes shard over all devices (jax.devices())"
         )
+
+
+def connect(mesh: Any) -> None:
+    """Set up the collectives between the devices of `mesh` while the processes are in step (a
+    barrier, then one tiny collective), so that later ones may start far apart in time."""
+    if jax.process_count() == 1:
+        return
+    from jax.sharding import NamedSharding, PartitionSpec
+
+    split = NamedSharding(mesh, PartitionSpec(mesh.axis_names))
+    gather(global_array(np.zeros(mesh.devices.size, np.int32), split))
 
 
 def global_array(x: Any, sharding: Any) -> jax.Array:
@@ -170,6 +214,9 @@ def gather(tree: Any) -> Any:
     spans = [
         i for i, x in enumerate(leaves) if isinstance(x, jax.Array) and not x.is_fully_addressable
     ]
+    if not spans:
+        return tree
+    barrier("gather")
     named = [i for i in spans if isinstance(leaves[i].sharding, NamedSharding)]
     if named:
         parts = [leaves[i] for i in named]
@@ -186,19 +233,6 @@ def gather(tree: Any) -> Any:
     return jax.tree.unflatten(treedef, leaves)
 
 
-def to_host(tree: Any) -> Any:
-    """Numpy leaves with the full values (gathered from all processes when several)."""
-    return jax.tree.map(np.asarray, jax.device_get(gather(tree)))
-
-
-def barrier(name: str) -> None:
-    """Wait until every process reaches the barrier of this name (no-op with one process)."""
-    if jax.process_count() > 1:
-        from jax.experimental import multihost_utils
-
-        multihost_utils.sync_global_devices(name)
-
-
 def all_values(value: Any) -> np.ndarray:
     """Every process's `value` (a small array of the same shape in each), stacked: row i is
     process i's. With one process: `value` with a leading axis of 1."""
@@ -207,6 +241,7 @@ def all_values(value: Any) -> np.ndarray:
         return x[None]
     from jax.experimental import multihost_utils
 
+    barrier("all_values")
     return np.asarray(multihost_utils.process_allgather(x, tiled=False))
 
 
@@ -216,4 +251,5 @@ def from_main(value: Any) -> np.ndarray:
         return np.asarray(value)
     from jax.experimental import multihost_utils
 
+    barrier("from_main")
     return np.asarray(multihost_utils.broadcast_one_to_all(np.asarray(value)))

@@ -232,6 +232,7 @@ def prepare(
         split = NamedSharding(mesh, PartitionSpec("runs"))
         repl = NamedSharding(mesh, PartitionSpec())
         if multi:  # global arrays, each process filling its own devices from its host copy
+            distributed.connect(mesh)  # while the processes are in step, before compiling
             place = lambda tree: distributed.place(tree, split)
             keys, hp, rhp = place((keys, hp, rhp))
             same = online_data is dataset
