@@ -4,7 +4,7 @@ multi-process runtime (`jax.distributed`).
 Every process runs the same program on the same arguments: it plans the identical full batch
 (planning is deterministic), and `core.runner.prepare` builds global arrays from that host data
 (the runs axis split over the devices of ALL processes, the dataset replicated). What comes back
-to the host is gathered from all processes (`to_host`), so each process holds the full results.
+to the host is gathered from all processes (`gather`), so each process holds the full results.
 Checkpoints and result files are written by process 0 only and read by every process: the
 output folder must be on a filesystem all hosts share (NFS, a cluster's scratch, ...).
 
@@ -15,8 +15,8 @@ Configure it with `DistributedConfig` (the sweep's `--distributed.*` options) an
   same), `num_processes` the process count and `process_id` this process's index (0 ..
   num_processes - 1);
 - `auto=True`: `jax.distributed.initialize()` detects all three from the cluster environment
-  (SLURM, Open MPI, Cloud TPU, or mpi4py with `cluster_detection_method`); `coordinator` may
-  still be given to override the detected address.
+  (SLURM, Open MPI, Cloud TPU; `detection` names one method, e.g. "mpi4py" under other MPIs);
+  `coordinator` may still be given to override the detected address.
 
 With one process (the default config) nothing is initialized and every helper here is a no-op,
 so a single-process run behaves and performs exactly as without this module. On CPU the
