@@ -20,6 +20,12 @@ kill -9) and run again with the same arguments continues from the last one; fini
 not run again; --force starts over. Runs whose losses or parameters became non-finite are
 flagged in runs.csv (diverged_phase, diverged_step) and left out of the aggregates.
 
+Several processes (hosts) run one sweep together when each is started with the same arguments
+plus --distributed.coordinator HOST0:PORT --distributed.num-processes N
+--distributed.process-id I (or --distributed.auto under SLURM / Open MPI): the runs are sharded
+over the devices of all of them; process 0 writes the checkpoints and result files, so --out
+(and --offline-cache) must be on a filesystem every host shares.
+
 Examples:
     python -m jaxo2o.sweep --method iql --dataset jaxo2o/point/medium-smoke-v0 \\
         --env.task point --env.episode-length 100 --run.offline-steps 2000 \\
@@ -38,9 +44,12 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import jax
+import numpy as np
 import tyro
 
 from jaxo2o.config import PROTOCOLS, ConfigError
+from jaxo2o.core import distributed
+from jaxo2o.core.distributed import DistributedConfig
 from jaxo2o.core.runner import enable_compilation_cache
 from jaxo2o.data.tiers import TIERS
 from jaxo2o.experiment import Experiment, ExperimentResult, check_memory, execute, plan
@@ -76,6 +85,8 @@ class SweepArgs:
     offline_cache: str = ".cache/offline"  # shared offline phases ("" = do not share)
     dry_run: bool = False  # validate, print the lines, runs and memory estimate, then stop
     devices: int = 0  # devices to shard the runs over (0 = all visible)
+    # join a sweep run by several processes / hosts (see README, "More than one host")
+    distributed: DistributedConfig = field(default_factory=DistributedConfig)
 
 
 def write_result(out: Path, res: ExperimentResult, title: str) -> None:
@@ -104,6 +115,7 @@ def write_result(out: Path, res: ExperimentResult, title: str) -> None:
         "compile_seconds": res.batch.compile_seconds,
         "run_seconds": res.batch.run_seconds,
         "n_devices": res.batch.n_devices,
+        "n_processes": jax.process_count(),
         "compiled_memory": res.batch.memory,
         "resumed_from": res.batch.resumed_from,
         "offline_from": res.batch.offline_from,
@@ -207,17 +219,32 @@ def main(argv: list[str] | None = None) -> int:
         args = tyro.cli(SweepArgs, args=argv, description=__doc__)
     except (ConfigError, ValueError) as e:  # raised while building the validated configs
         return fail(str(e))
+    distributed.initialize(args.distributed)  # before anything touches a device
+    main_process = distributed.is_main_process()
+    say = print if main_process else lambda *a, **k: None  # one process reports
+    template = args.exp
+    if not main_process:  # one progress bar (the setting does not change the numbers)
+        run = dataclasses.replace(template.run, progress=False)
+        template = dataclasses.replace(template, run=run)
     out = Path(args.out)
     try:
         if args.checkpoint_every < 0:
             raise ConfigError(f"checkpoint_every: must be >= 0, got {args.checkpoint_every}")
-        lines = expand(args.exp, args.methods, args.tasks, args.kinds, args.tier)
+        if args.devices and distributed.multi_process():
+            raise ConfigError(
+                "devices: with several processes the runs are sharded over the devices of all "
+                "of them; leave --devices at 0"
+            )
+        lines = expand(template, args.methods, args.tasks, args.kinds, args.tier)
         single = len(lines) == 1
         folders = {line.folder: out if single else out / line.folder for line in lines}
         todo, plans, datasets = [], [], {}
         for line in lines:
             folder = folders[line.folder]
             done = finished(folder, line.experiment)
+            if distributed.multi_process():  # what process 0 (the one that writes) sees
+                code = {None: -1, False: 0, True: 1}[done]
+                done = {-1: None, 0: False, 1: True}[int(distributed.from_main(np.int32(code)))]
             if done is False and not args.force and not args.dry_run:
                 raise ConfigError(
                     f"out: {folder} already holds results of other arguments; pass --force "
@@ -238,23 +265,23 @@ def main(argv: list[str] | None = None) -> int:
         return fail(where + str(e) if "line" in locals() else str(e))
     devices = jax.devices()[: args.devices] if args.devices else None
     for line, p, est in todo:
-        print(
+        say(
             f"{line.folder}: {p.n_runs} runs ({p.experiment.seeds} seeds x "
             f"{p.n_runs // p.experiment.seeds} grid points), estimated memory "
             f"{est['total'] / 2**20:.1f} MiB ({est['per_run'] / 2**20:.2f} MiB per run)"
         )
     if not todo:
         what = "the finished results" if single else f"all {len(lines)} lines' finished results"
-        print(f"{out} already holds {what} of these arguments; nothing to do")
+        say(f"{out} already holds {what} of these arguments; nothing to do")
         if single:
             return 0
     elif len(lines) > len(todo):
-        print(f"{len(lines) - len(todo)} of {len(lines)} lines already finished in {out}")
+        say(f"{len(lines) - len(todo)} of {len(lines)} lines already finished in {out}")
     if args.dry_run:
         for line, p, _ in todo:
-            print(f"  {line.folder}:", *p.runs)
+            say(f"  {line.folder}:", *p.runs)
         for group in offline_groups(plans, devices):
-            print("one offline phase, computed once:", ", ".join(group))
+            say("one offline phase, computed once:", ", ".join(group))
         return 0
     enable_compilation_cache()
     try:
@@ -267,9 +294,13 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 130
+    if not main_process:
+        distributed.barrier("sweep: results written")  # every process exits once they are
+        return 0
     if single:
         print((out / "summary.md").read_text())
         print(f"wrote {out}/runs.csv, curves.csv, summary.md, curves.png, meta.json")
+        distributed.barrier("sweep: results written")
         return 0
     from jaxo2o.report.files import read_csv
 
@@ -285,16 +316,19 @@ def main(argv: list[str] | None = None) -> int:
     }  # fmt: skip
     write_json(out / "meta.json", meta)
     print(f"wrote {out}/runs.csv, curves.csv, summary.md, meta.json and one folder per line")
+    distributed.barrier("sweep: results written")
     return 0
 
 
 def run_line(args: SweepArgs, line: Line, p: Any, folder: Path, devices: list | None) -> None:
-    """Run one line (resuming from its checkpoints) and write its files."""
+    """Run one line (resuming from its checkpoints) and write its files (process 0; every
+    process holds the full results)."""
     from jaxo2o.core.checkpoint import Checkpointer
 
     ckpt_dir = folder / "checkpoints"
     if args.force and ckpt_dir.exists():
-        Checkpointer(ckpt_dir, "").clear()
+        Checkpointer(ckpt_dir, "").clear()  # by process 0
+    distributed.barrier("sweep: old checkpoints cleared")  # before any process looks for one
     every = args.checkpoint_every
     res = execute(
         p,
@@ -304,6 +338,8 @@ def run_line(args: SweepArgs, line: Line, p: Any, folder: Path, devices: list | 
         checkpoint_every=max(every, 1),
         shared_offline=args.offline_cache or None,
     )
+    if not distributed.is_main_process():
+        return
     exp = line.experiment
     write_result(folder, res, f"{exp.method} ({exp.run.protocol}) on {exp.env.task} {exp.dataset}")
     if ckpt_dir.exists():  # the results are written: the checkpoints are no longer needed

@@ -12,6 +12,12 @@ deleted once the new one is in place.
 method config, hyperparameters, run config, dataset id and recipe hash and package versions): a
 checkpoint with another key, another layout or unreadable files is reported on stderr and
 ignored (the runs start over), never loaded.
+
+With several processes (`core.distributed`), every process calls the runner's hooks at the same
+points: `save` gathers the runs' carry from all processes (a collective), then process 0 alone
+writes it; `restore` is read by every process, which must therefore see the same folder (a
+filesystem shared by all hosts), and the processes check that they all found the same
+checkpoint; `clear` deletes in process 0 only.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from typing import Any
 import jax
 import numpy as np
 
+from jaxo2o.core import distributed
 from jaxo2o.core.runner import ChunkHook
 
 FORMAT = 1
@@ -62,6 +69,23 @@ def _carry_dict(leaves: list[Any]) -> dict[str, np.ndarray]:
 
 def _leaf_specs(leaves: list[Any]) -> list[list]:
     return [[list(np.shape(x)), str(np.asarray(x).dtype)] for x in leaves]
+
+
+def _orbax(writing: bool) -> Any:
+    """An orbax checkpointer. With several processes orbax would synchronise every process
+    around each save and restore; here process 0 writes alone and each process reads alone."""
+    import orbax.checkpoint as ocp
+
+    if not distributed.multi_process():
+        return ocp.StandardCheckpointer()
+    me = distributed.process_index()
+    opts = ocp.options.MultiprocessingOptions(
+        primary_host=0 if writing else None, active_processes={0} if writing else {me}
+    )
+    return ocp.StandardCheckpointer(multiprocessing_options=opts)
+
+
+PHASES = ("offline", "online")
 
 
 class Checkpointer(ChunkHook):
@@ -101,17 +125,19 @@ class Checkpointer(ChunkHook):
 
     # ------------------------------------------------------------------ writing
     def save(self, phase: str, chunk: int, carry: Any) -> None:
-        import orbax.checkpoint as ocp
-
+        """Write the carry after `chunk` of `phase` (every process calls it; process 0 writes)."""
         t0 = time.perf_counter()
         n = self.n_runs
-        leaves = [np.asarray(x)[:n] for x in jax.tree.leaves(jax.device_get(carry))]
+        full = jax.device_get(distributed.gather(carry))  # all processes' runs
+        if not distributed.is_main_process():
+            return
+        leaves = [np.asarray(x)[:n] for x in jax.tree.leaves(full)]
         self.dir.mkdir(parents=True, exist_ok=True)
         name = f"{phase}-{chunk:06d}"
         tmp = self.dir / f".tmp-{name}-{uuid.uuid4().hex[:8]}"
         tmp.mkdir()
         try:
-            ckpt = ocp.StandardCheckpointer()
+            ckpt = _orbax(writing=True)
             ckpt.save((tmp / "carry").absolute(), _carry_dict(leaves))
             ckpt.wait_until_finished()
             ckpt.close()
@@ -149,7 +175,26 @@ class Checkpointer(ChunkHook):
         message on stderr says why and the runs start over).
 
         `carry_like[phase]`: an abstract carry of that phase (shapes with the runs axis,
-        unpadded); `out_like[phase]`: an abstract per-chunk output, to rebuild the outputs."""
+        unpadded); `out_like[phase]`: an abstract per-chunk output, to rebuild the outputs.
+
+        With several processes each one reads, and all must find the same checkpoint (else a
+        RuntimeError: the folder is not shared, or changed while they read it)."""
+        resume = self._newest(carry_like, out_like)
+        if distributed.multi_process():
+            where = [-1, -1] if resume is None else [PHASES.index(resume.phase), resume.chunk]
+            seen = distributed.all_values(np.asarray(where, np.int64))
+            if not (seen == seen[0]).all():
+                found = {
+                    i: "none" if p < 0 else f"{PHASES[p]} chunk {c}"
+                    for i, (p, c) in enumerate(seen.tolist())
+                }
+                raise RuntimeError(
+                    f"checkpoints in {self.dir}: the processes found different ones ({found}); "
+                    "the folder must be on a filesystem every process shares"
+                )
+        return resume
+
+    def _newest(self, carry_like: dict[str, Any], out_like: dict[str, Any]) -> Resume | None:
         if not self.dir.is_dir():
             return None
         found = sorted(p for p in self.dir.iterdir() if not p.name.startswith("."))
@@ -167,8 +212,6 @@ class Checkpointer(ChunkHook):
             return None
 
     def _read(self, path: Path, carry_like: dict, out_like: dict) -> Resume:
-        import orbax.checkpoint as ocp
-
         meta = json.loads((path / "meta.json").read_text())
         if meta.get("format") != FORMAT:
             raise ValueError(f"format {meta.get('format')!r}, expected {FORMAT}")
@@ -189,7 +232,7 @@ class Checkpointer(ChunkHook):
             f"{i:05d}": jax.ShapeDtypeStruct(tuple(s), np.dtype(d))
             for i, (s, d) in enumerate(expected)
         }
-        ckpt = ocp.StandardCheckpointer()
+        ckpt = _orbax(writing=False)
         try:
             restored = ckpt.restore((path / "carry").absolute(), target)
         finally:
@@ -210,5 +253,8 @@ class Checkpointer(ChunkHook):
         return Resume(phase, chunk, leaves, outputs)
 
     def clear(self) -> None:
-        """Delete every checkpoint (after the results are written, or to start over)."""
+        """Delete every checkpoint (after the results are written, or to start over); with
+        several processes, process 0 deletes them."""
+        if not distributed.is_main_process():
+            return
         shutil.rmtree(self.dir, ignore_errors=True)

@@ -10,10 +10,14 @@ none that is maintained for jax 0.10, and these are a few lines each.
 
 from __future__ import annotations
 
+import math
+
 import jax
 import jax.numpy as jnp
 
-_LOG_2PI = jnp.log(2.0 * jnp.pi)
+# A Python float (the same weakly typed float32 constant in the programs as jnp.log would give):
+# importing the package must not touch a device, so that `jax.distributed` can start after it.
+_LOG_2PI = math.log(2.0 * math.pi)
 
 
 def gaussian_log_prob(mean: jax.Array, log_std: jax.Array, x: jax.Array) -> jax.Array:

@@ -32,11 +32,24 @@ def _one_key_at_a_time(fn):
     return f
 
 
-def orthogonal(scale: float = jnp.sqrt(2.0)) -> Initializer:
-    """Flax's orthogonal initializer, safe to vmap over seeds (see `_one_key_at_a_time`)."""
-    base = nn.initializers.orthogonal(scale)
+_SQRT2: list[jax.Array] = []
+
+
+def _sqrt2() -> jax.Array:
+    """sqrt(2) as the float32 array the default scale always was, made on first use and not at
+    import (importing the package must not touch a device: `jax.distributed` starts after it)."""
+    if not _SQRT2:
+        with jax.ensure_compile_time_eval():
+            _SQRT2.append(jnp.sqrt(2.0))
+    return _SQRT2[0]
+
+
+def orthogonal(scale: float | None = None) -> Initializer:
+    """Flax's orthogonal initializer, safe to vmap over seeds (see `_one_key_at_a_time`);
+    `scale` None means sqrt(2)."""
 
     def init(key: jax.Array, shape, dtype=jnp.float32) -> jax.Array:
+        base = nn.initializers.orthogonal(_sqrt2() if scale is None else scale)
         return _one_key_at_a_time(lambda k: base(k, shape, dtype))(key)
 
     return init

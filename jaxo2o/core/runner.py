@@ -3,7 +3,9 @@
 The runs form one leading "runs" axis: keys, method hyperparameters and run hyperparameters
 all carry it, the dataset does not. `vmap` maps the run axis; with more than one device the
 axis is sharded over a 1-D mesh with `jax.sharding` (padded to a multiple of the device count
-by repeating the last run; the padding is dropped from the results).
+by repeating the last run; the padding is dropped from the results). With several processes
+(`core.distributed`) the mesh spans every process's devices, each process passes the same full
+batch, and the outputs are gathered so that every process sees all of them.
 
 `run_batch` advances the runs in compiled chunks from a host loop (`core.loop`): no host
 callback inside any program, so all of them go to the persistent compilation cache, and the
@@ -22,7 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from jaxo2o.core import progress
+from jaxo2o.core import distributed, progress
 from jaxo2o.core.loop import Trainer, placeholder_dataset
 from jaxo2o.core.transitions import Transitions
 
@@ -274,28 +276,43 @@ def prepare(
     online_data: Transitions | None = None,
 ) -> Prepared:
     """Validate the runs' hyperparameters, pad the runs axis to a multiple of the devices and
-    place the arguments (runs split over a 1-D mesh, the data replicated)."""
+    place the arguments (runs split over a 1-D mesh, the data replicated).
+
+    With several processes, every process passes the same full batch; the mesh covers
+    `devices` (default: every process's, `jax.devices()`), each of them even if there are
+    fewer runs, and the arguments become global arrays built from that host data."""
     trainer.method.validate(hp)  # every run's values, before anything compiles
     devices = devices if devices is not None else jax.devices()
     n_runs = keys.shape[0]
-    n_dev = min(len(devices), n_runs)
+    multi = distributed.multi_process()
+    if multi:
+        distributed.check_devices(devices)
+    n_dev = len(devices) if multi else min(len(devices), n_runs)
     devices = devices[:n_dev]
     n_pad = (-n_runs) % n_dev
     if dataset is None:
         dataset = placeholder_dataset(trainer.obs_size, trainer.act_size)
     online_data = dataset if online_data is None else online_data
     keys, hp, rhp = _pad((keys, hp, rhp), n_pad)
-    if n_dev > 1:
+    if n_dev > 1 or multi:
         mesh = Mesh(np.array(devices), ("runs",))
         split = NamedSharding(mesh, PartitionSpec("runs"))
         repl = NamedSharding(mesh, PartitionSpec())
-        keys, hp, rhp = jax.device_put((keys, hp, rhp), split)
-        dataset, online_data = jax.device_put((dataset, online_data), repl)
+        if multi:  # global arrays, each process filling its own devices from its host copy
+            distributed.connect(mesh)  # while the processes are in step, before compiling
+            place = lambda tree: distributed.place(tree, split)
+            keys, hp, rhp = place((keys, hp, rhp))
+            same = online_data is dataset
+            dataset = distributed.place(dataset, repl)
+            online_data = dataset if same else distributed.place(online_data, repl)
+        else:
+            place = lambda tree: jax.device_put(tree, split)
+            keys, hp, rhp = place((keys, hp, rhp))
+            dataset, online_data = jax.device_put((dataset, online_data), repl)
 
         def shard(fn, donate):
             return jax.jit(fn, out_shardings=split, donate_argnums=donate)
 
-        place = lambda tree: jax.device_put(tree, split)
     else:
 
         def shard(fn, donate):
@@ -344,6 +361,7 @@ def run_batch(
     `shared_offline` (a folder): take the end of the offline phase from there when a batch
     with the same offline computation already made it, else save it there once computed
     (`core.shared_offline`). The programs of a phase that is restored are never compiled."""
+    given = (keys, hp, rhp, dataset)  # host values: the shared offline phase's key reads them
     prep = prepare(trainer, keys, hp, rhp, dataset, devices, online_data)
     keys, hp, rhp, dataset, online_data = prep.args
     n_runs, n_dev, place = prep.n_runs, prep.n_devices, prep.place
@@ -364,8 +382,9 @@ def run_batch(
     if shared_offline is not None and n_off and (resume is None or resume.phase == "offline"):
         from jaxo2o.core.shared_offline import SharedOfflinePhase, offline_key
 
-        unpad_in = lambda t: jax.tree.map(lambda x: x[:n_runs], t)
-        key = offline_key(trainer, *unpad_in((keys, hp, rhp)), dataset, n_dev)
+        k, h, r, d = given
+        d = placeholder_dataset(trainer.obs_size, trainer.act_size) if d is None else d
+        key = offline_key(trainer, k, h, r, d, n_dev)
         store = SharedOfflinePhase(shared_offline, key)
         shared = store.restore(carries, outs_like)
         if shared is not None and shared.phase == "offline" and shared.chunk + 1 == n_off:
@@ -389,7 +408,8 @@ def run_batch(
             if chunk is not None:
                 h.after_chunk(phase, chunk, carry)
 
-    host = lambda tree: jax.tree.map(lambda x: np.asarray(x)[:n_runs], tree)  # unpadded
+    gather = distributed.gather  # every process's runs (returns the tree as is with one)
+    host = lambda tree: jax.tree.map(lambda x: np.asarray(x)[:n_runs], gather(tree))  # unpadded
     bar = progress.ProgressBar(run.offline_steps, run.online_steps, desc, enabled=run.progress)
     t0 = time.perf_counter()
     eval_keys = jax.vmap(lambda k: jax.random.split(k))(keys)  # (runs, 2): offline, online
@@ -454,13 +474,13 @@ def run_batch(
     unpad = lambda x: np.asarray(x)[:n_runs]
     return BatchResult(
         metrics=jax.tree.map(unpad, metrics),
-        state=jax.tree.map(unpad, state),
+        state=jax.tree.map(unpad, gather(state)),
         compile_seconds=progs.compile_seconds,
         run_seconds=run_s,
         n_devices=n_dev,
         memory=progs.memory,
         programs=progs.count,
-        buffer=jax.tree.map(unpad, carry.buffer) if run.online_steps else None,
+        buffer=jax.tree.map(unpad, gather(carry.buffer)) if run.online_steps else None,
         resumed_from=None if own is None else f"{own.phase} chunk {own.chunk}",
         offline_from=offline_from if n_off else None,
         offline_seconds=offline_s,
