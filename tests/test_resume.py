@@ -221,7 +221,7 @@ def test_sweep_cli_interrupted_with_ctrl_c_says_so_and_resumes(tmp_path):
     args = [
         "--method", "iql", "--tasks", "point", "--kinds", "medium", "--tier", "smoke",
         "--run.offline-steps", "200", "--run.offline-eval-every", "20", "--run.online-steps",
-        "400", "--run.online-eval-every", "20", "--run.batch-size", "16", "--run.eval-episodes",
+        "2000", "--run.online-eval-every", "20", "--run.batch-size", "16", "--run.eval-episodes",
         "2", "--run.no-progress", "--method-config", "hidden=16,16", "--seeds", "2",
         "--offline-cache", "",
     ]  # fmt: skip
@@ -240,6 +240,7 @@ def test_sweep_cli_interrupted_with_ctrl_c_says_so_and_resumes(tmp_path):
         if ckpts.is_dir() and any(p.name.startswith("online") for p in ckpts.iterdir()):
             break
         time.sleep(0.02)
+    # 100 online chunks, each checkpointed: many seconds left after the first one
     time.sleep(random.uniform(0.0, 0.3))
     assert proc.poll() is None, "the sweep finished before it could be interrupted"
     proc.send_signal(signal.SIGINT)
