@@ -114,3 +114,22 @@ def test_diverged_rows_left_out_and_counted(tmp_path):
     assert {"intervals.png", "improvement.png", "profiles.png"} <= {
         f.name for f in tmp_path.iterdir()
     }
+
+
+def test_pairwise_improvement_equals_rliables_probability_of_improvement():
+    from rliable import metrics
+
+    rng = np.random.default_rng(3)
+    for n, m, tasks in ((4, 4, 3), (5, 3, 2), (6, 6, 1)):
+        x = rng.integers(0, 5, (n, tasks)).astype(float)  # small integers: many ties
+        y = rng.integers(0, 5, (m, tasks)).astype(float)
+        want = metrics.probability_of_improvement(x, y)
+        assert aggregate.pairwise_improvement(x, y) == pytest.approx(want, abs=1e-12)
+
+
+def test_intervals_do_not_depend_on_what_ran_before():
+    x = np.random.default_rng(2).normal(0.0, 1.0, 30)
+    first = bootstrap_ci(x, np.mean)
+    np.random.seed(123)  # rliable draws from numpy's global generator
+    np.random.standard_normal(7)
+    assert bootstrap_ci(x, np.mean) == first
