@@ -86,6 +86,19 @@ class Critic(nn.Module):
         return MLP(self.hidden, 1)(x)[..., 0]
 
 
+def ensemble(module: type[nn.Module], n: int) -> type[nn.Module]:
+    """`module` n times with independent parameters, evaluated in one vmapped call (outputs
+    stacked on a leading axis of size n)."""
+    return nn.vmap(
+        module,
+        variable_axes={"params": 0},
+        split_rngs={"params": True},
+        in_axes=None,
+        out_axes=0,
+        axis_size=n,
+    )
+
+
 class CriticEnsemble(nn.Module):
     """`n` independent critics evaluated in one vmapped call; output shape (n, batch)."""
 
@@ -94,15 +107,7 @@ class CriticEnsemble(nn.Module):
 
     @nn.compact
     def __call__(self, obs: jax.Array, action: jax.Array) -> jax.Array:
-        ens = nn.vmap(
-            Critic,
-            variable_axes={"params": 0},
-            split_rngs={"params": True},
-            in_axes=None,
-            out_axes=0,
-            axis_size=self.n,
-        )
-        return ens(self.hidden)(obs, action)
+        return ensemble(Critic, self.n)(self.hidden)(obs, action)
 
 
 class ValueNet(nn.Module):
@@ -123,15 +128,7 @@ class ValueEnsemble(nn.Module):
 
     @nn.compact
     def __call__(self, obs: jax.Array) -> jax.Array:
-        ens = nn.vmap(
-            ValueNet,
-            variable_axes={"params": 0},
-            split_rngs={"params": True},
-            in_axes=None,
-            out_axes=0,
-            axis_size=self.n,
-        )
-        return ens(self.hidden)(obs)
+        return ensemble(ValueNet, self.n)(self.hidden)(obs)
 
 
 class GaussianPolicy(nn.Module):
