@@ -228,8 +228,12 @@ def test_sweep_cli_interrupted_with_ctrl_c_says_so_and_resumes(tmp_path):
 
     def sweep(out):
         cmd = [sys.executable, "-m", "jaxo2o.sweep", *args, "--out", str(out)]
+        # pytest-xdist's workers ignore SIGINT, and a child that starts with SIGINT ignored never
+        # turns it into KeyboardInterrupt: give the sweep the default disposition, as a shell does
+        default_sigint = lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)
         return subprocess.Popen(cmd, env=env, cwd=tmp_path, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)  # fmt: skip
+                                stderr=subprocess.PIPE, text=True,
+                                preexec_fn=default_sigint)  # fmt: skip
 
     ref, out = tmp_path / "ref", tmp_path / "out"
     assert sweep(ref).wait(timeout=600) == 0
