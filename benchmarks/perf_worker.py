@@ -171,7 +171,7 @@ def measure(spec: RunSpec) -> dict[str, Any]:
     cache = enable_compilation_cache()
     t_import = time.perf_counter() - t_start
     p = build_plan(spec)
-    keys = jnp.stack([jax.random.PRNGKey(r["seed"]) for r in p.runs])
+    keys = p.keys()
     data = jax.tree.map(jnp.asarray, p.dataset.transitions)
     out: dict[str, Any] = {
         "spec": asdict(spec),

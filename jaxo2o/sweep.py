@@ -156,9 +156,8 @@ def fail(message: str) -> int:
 def offline_groups(plans: list[tuple[Line, Any]], devices: list | None) -> list[list[str]]:
     """The lines whose offline phases are one computation (`core.shared_offline.offline_key`),
     as groups of folders with more than one member."""
-    import jax.numpy as jnp
-
     from jaxo2o.core.loop import placeholder_dataset
+    from jaxo2o.core.runner import devices_used
     from jaxo2o.core.shared_offline import offline_key
 
     n_dev = len(devices if devices is not None else jax.devices())
@@ -166,11 +165,10 @@ def offline_groups(plans: list[tuple[Line, Any]], devices: list | None) -> list[
     for line, p in plans:
         if not p.experiment.run.offline_steps:
             continue
-        keys = jnp.stack([jax.random.PRNGKey(r["seed"]) for r in p.runs])
         t = p.trainer
         data = p.dataset.transitions if p.dataset is not None else None
         data = data if data is not None else placeholder_dataset(t.obs_size, t.act_size)
-        key = offline_key(t, keys, p.hp, p.rhp, data, min(n_dev, len(p.runs)))
+        key = offline_key(t, p.keys(), p.hp, p.rhp, data, devices_used(n_dev, len(p.runs)))
         groups.setdefault(key, []).append(line.folder)
     return [g for g in groups.values() if len(g) > 1]
 

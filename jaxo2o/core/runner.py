@@ -266,6 +266,12 @@ class Prepared:
     place: Any = None  # tree -> the tree placed as the runs' carry is (restored checkpoints)
 
 
+def devices_used(n_devices: int, n_runs: int) -> int:
+    """How many of `n_devices` a batch of `n_runs` runs on: all of them with several processes
+    (each process runs the same programs), else no more than there are runs."""
+    return n_devices if distributed.multi_process() else min(n_devices, n_runs)
+
+
 def prepare(
     trainer: Trainer,
     keys: jax.Array,
@@ -287,7 +293,7 @@ def prepare(
     multi = distributed.multi_process()
     if multi:
         distributed.check_devices(devices)
-    n_dev = len(devices) if multi else min(len(devices), n_runs)
+    n_dev = devices_used(len(devices), n_runs)
     devices = devices[:n_dev]
     n_pad = (-n_runs) % n_dev
     if dataset is None:

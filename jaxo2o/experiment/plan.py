@@ -57,6 +57,12 @@ class Plan:
     def n_runs(self) -> int:
         return self.experiment.n_runs
 
+    def keys(self) -> Any:
+        """Every run's PRNG key (from its seed), runs axis first."""
+        import jax
+
+        return jnp.stack([jax.random.PRNGKey(r["seed"]) for r in self.runs])
+
 
 def reward_transform(method: Any, dataset: Any) -> tuple[float, float]:
     """(scale, shift) applied to every sampled reward, as the method's family prescribes."""

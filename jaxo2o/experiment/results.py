@@ -225,7 +225,7 @@ def execute(
         from jaxo2o.core.checkpoint import Checkpointer
 
         ckpt = Checkpointer(checkpoint_dir, checkpoint_key(p), checkpoint_every)
-    keys = jnp.stack([jax.random.PRNGKey(r["seed"]) for r in p.runs])
+    keys = p.keys()
     data = None
     if p.dataset is not None:
         data = jax.tree.map(jnp.asarray, p.dataset.transitions)
