@@ -298,8 +298,9 @@ def write_report(args: BenchArgs, suite: Suite, got: Collected, root: Path, t_st
         plot_curves(
             [c for c in got.curves if c["task"] == task and c["kind"] == kind],
             root / f"{task}-{kind}.png",
-            f"{task} {kind} ({args.tier} tier, mean ± std over {suite.seeds} seeds)",
+            f"{task} {kind} ({args.tier} tier, mean and 95% CI over {suite.seeds} seeds)",
             label_keys=["label"],
+            band="ci",
         )
     write_csv(root / "runs.csv", got.rows)
     write_csv(root / "offline_runs.csv", got.offline_rows)

@@ -133,3 +133,22 @@ def test_intervals_do_not_depend_on_what_ran_before():
     np.random.seed(123)  # rliable draws from numpy's global generator
     np.random.standard_normal(7)
     assert bootstrap_ci(x, np.mean) == first
+
+
+def test_score_bands_std_and_bootstrap_ci_by_hand():
+    from jaxo2o.report.plots import score_bands
+
+    curves = [
+        {"label": "a", "phase": "offline", "step": 10, "score": s} for s in (1.0, 3.0, 5.0, 7.0)
+    ] + [{"label": "a", "phase": "online", "step": 5, "score": s} for s in (2.0, 2.0, 2.0, 2.0)]
+    switch, lines = score_bands(curves, ["label"], "std")
+    xs, mean, lo, hi = lines["a"]
+    assert switch == 10 and list(xs) == [10, 15]  # online steps follow the offline phase
+    assert mean[0] == 4.0 and abs(hi[0] - 4.0 - np.std([1, 3, 5, 7])) < 1e-12
+    _, lines = score_bands(curves, ["label"], "ci")
+    _, mean, lo, hi = lines["a"]
+    # a bootstrap CI of the mean of (1, 3, 5, 7) lies within the data's range around the mean
+    assert 1.0 <= lo[0] < 4.0 < hi[0] <= 7.0
+    assert lo[1] == hi[1] == 2.0  # identical runs: no width
+    with pytest.raises(ValueError, match="band"):
+        score_bands(curves, ["label"], "iqr")

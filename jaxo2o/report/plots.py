@@ -9,30 +9,61 @@ from typing import Any
 import numpy as np
 
 
+BANDS = ("std", "ci")
+
+
+def score_bands(
+    curves: Sequence[dict[str, Any]], label_keys: Sequence[str], band: str = "std"
+) -> tuple[int, dict[str, tuple[np.ndarray, ...]]]:
+    """Per line (distinct `label_keys`): x (offline steps, then online steps after them), the
+    mean score over runs and a band: +- one standard deviation ("std") or the stratified-
+    bootstrap 95% CI of the mean ("ci", rliable over the runs at each point). Returns the
+    offline length (where the switch is) and {label: (x, mean, low, high)}."""
+    if band not in BANDS:
+        raise ValueError(f"band: {band!r} is not one of {BANDS}")
+    from jaxo2o.report.aggregate import _mean_ci
+
+    offline_len = max((c["step"] for c in curves if c["phase"] == "offline"), default=0)
+    points: dict[str, dict[float, list[float]]] = {}
+    for c in curves:
+        label = " ".join(str(c[k]) for k in label_keys)
+        x = c["step"] + (offline_len if c["phase"] == "online" else 0)
+        points.setdefault(label, {}).setdefault(x, []).append(c["score"])
+    out = {}
+    for label, pts in sorted(points.items()):
+        xs = np.array(sorted(pts))
+        vals = [np.asarray(pts[x], np.float64) for x in xs]
+        mean = np.array([v.mean() for v in vals])
+        if band == "std":
+            std = np.array([v.std() for v in vals])
+            lo, hi = mean - std, mean + std
+        else:
+            lo, hi = np.array([_mean_ci(v) if np.ptp(v) > 0 else (v[0], v[0]) for v in vals]).T
+        out[label] = (xs, mean, lo, hi)
+    return offline_len, out
+
+
 def plot_curves(
-    curves: Sequence[dict[str, Any]], path: str | Path, title: str, label_keys: Sequence[str]
+    curves: Sequence[dict[str, Any]],
+    path: str | Path,
+    title: str,
+    label_keys: Sequence[str],
+    band: str = "std",
 ) -> None:
-    """Mean score over runs against step, offline then online on one axis, with a band of
-    +- one standard deviation; one line per distinct `label_keys` combination."""
+    """Mean score over runs against step, offline then online on one axis, with a band
+    (`score_bands`: +- one std, or the 95% CI of the mean); the switch marked; one line per
+    distinct `label_keys` combination. Runs evaluated at the switch appear at both its offline
+    and online points, which share one x."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    series: dict[str, dict[tuple[str, float], list[float]]] = {}
-    offline_len = max((c["step"] for c in curves if c["phase"] == "offline"), default=0)
-    for c in curves:
-        label = " ".join(str(c[k]) for k in label_keys)
-        x = c["step"] + (offline_len if c["phase"] == "online" else 0)
-        series.setdefault(label, {}).setdefault((c["phase"], x), []).append(c["score"])
+    offline_len, lines = score_bands(curves, label_keys, band)
     fig, ax = plt.subplots(figsize=(7, 4))
-    for label, pts in sorted(series.items()):
-        xs = sorted({x for (_, x) in pts})
-        merged = {x: sum((v for (p, xx), v in pts.items() if xx == x), []) for x in xs}
-        mean = np.array([np.mean(merged[x]) for x in xs])
-        std = np.array([np.std(merged[x]) for x in xs])
+    for label, (xs, mean, lo, hi) in lines.items():
         ax.plot(xs, mean, label=label)
-        ax.fill_between(xs, mean - std, mean + std, alpha=0.2)
+        ax.fill_between(xs, lo, hi, alpha=0.2)
     if offline_len:
         ax.axvline(offline_len, color="k", lw=0.8, ls="--")
         ax.text(offline_len, ax.get_ylim()[1], " online", va="top", fontsize=8)
