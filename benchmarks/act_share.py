@@ -32,28 +32,38 @@ def act_rows(res: ExperimentResult, base: dict) -> list[dict]:
     return rows
 
 
-def share_table(act: list[dict], online_steps: int, every: int, warmup: int) -> str:
+MARKS = (("first", 0.0), ("10%", 0.1), ("25%", 0.25), ("50%", 0.5), ("last", 1.0))
+
+
+def share_table(act: list[dict], warmup: int) -> str:
     """Markdown: the share at a few points of the online phase and over all of it, per dataset
-    (mean ± std over seeds)."""
+    (mean ± std over seeds). Each dataset's intervals come from its own rows (`interval_end`),
+    so datasets with different online budgets share one table: a column is a fraction of the
+    phase, each cell names the interval's last step."""
     if not act:
         return ""
-    n = online_steps // every
-    marks = sorted({0, n // 10, n // 4, n // 2, n - 1})
-    head = " | ".join(f"steps ≤{(m + 1) * every}" for m in marks)
     lines = [
-        f"Share of executed actions taken from PEX's offline policy per online interval of {every}"
-        f" steps (mean ± std over seeds; the first {warmup} steps are warm-up, collected by the "
-        "composite policy before any update).",
+        "Share of executed actions taken from PEX's offline policy per online evaluation interval"
+        f" (mean ± std over seeds; the first {warmup} steps are warm-up, collected by the "
+        "composite policy before any update; in brackets the interval's last step).",
         "",
-        f"| task | dataset | {head} | whole online phase |",
-        "|---|---|" + "---|" * (len(marks) + 1),
-    ]
+        "| task | dataset | " + " | ".join(f"{name} interval" for name, _ in MARKS)
+        + " | whole online phase |",
+        "|---|---|" + "---|" * (len(MARKS) + 1),
+    ]  # fmt: skip
     for task, kind in sorted({(a["task"], a["kind"]) for a in act}):
         sel = [a for a in act if a["task"] == task and a["kind"] == kind]
         seeds = sorted({a["seed"] for a in sel})
-        per = np.array([[a["offline_fraction"] for a in sel if a["seed"] == s] for s in seeds])
+        ends = sorted({a["interval_end"] for a in sel})
+        by_seed = [sorted((a for a in sel if a["seed"] == s), key=lambda a: a["interval_end"])
+                   for s in seeds]  # fmt: skip
+        per = np.array([[a["offline_fraction"] for a in rows] for rows in by_seed])
+        n = per.shape[1]
+        marks = [min(int(f * n), n - 1) for _, f in MARKS]
         ddof = 1 if len(seeds) > 1 else 0  # the sample std, as every other table
-        cells = [f"{per[:, m].mean():.2f} ± {per[:, m].std(ddof=ddof):.2f}" for m in marks]
+        cells = [
+            f"{per[:, m].mean():.2f} ± {per[:, m].std(ddof=ddof):.2f} (≤{ends[m]})" for m in marks
+        ]
         whole = per.mean(axis=1)
         cells.append(f"{whole.mean():.2f} ± {whole.std(ddof=ddof):.2f}")
         lines.append(f"| {task} | {kind} | " + " | ".join(cells) + " |")

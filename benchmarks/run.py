@@ -326,8 +326,10 @@ def write_report(args: BenchArgs, suite: Suite, got: Collected, root: Path, t_st
         "normalized return of the dataset's episodes.\n\n"
     )
     offline_header = (
-        f"\n## Offline: IQL against behaviour cloning\n\nNormalized score after "
-        f"{b.offline_steps} offline gradient steps, mean ± std over {suite.seeds} seeds. BC is "
+        f"\n## Offline: IQL against behaviour cloning\n\nNormalized score after the offline "
+        f"phase ({b.offline_steps} gradient steps"
+        + (f"; mazes {suite.maze_budget.offline_steps}" if suite.maze_budget else "")
+        + f"), mean ± std over {suite.seeds} seeds. BC is "
         "IQL's actor loss with inverse temperature 0 (every weight 1); IQL uses its domain's "
         "settings (locomotion: expectile 0.7, inverse temperature 3, the IQL-family reward "
         "scaling; mazes: AntMaze's 0.9, 10, r - 1). *ESS*: the effective sample "
@@ -339,7 +341,7 @@ def write_report(args: BenchArgs, suite: Suite, got: Collected, root: Path, t_st
     text += table(got.rows, got.dataset_scores)
     stats = rliable_section(got.rows, "label", ["task", "kind"], "online_final", root)
     text += f"\n## Aggregates over tasks and datasets (rliable)\n\n{stats}" if stats else ""
-    share = share_table(got.act, b.online_steps, b.online_eval_every, b.pex_warmup_steps)
+    share = share_table(got.act, b.pex_warmup_steps)
     text += f"\n## PEX: offline-action share\n\n{share}" if share else ""
     text += offline_header + offline_table(got.offline_rows, got.dataset_scores)
     atomic_write_text(root / "table.md", text)

@@ -43,26 +43,33 @@ def test_finished_experiment_is_reused_whatever_its_progress_bar(tmp_path):
 
 
 def test_pex_offline_action_share_table():
-    # 2 seeds x 10 intervals; seed 0 falls 1.0 -> 0.1, seed 1 stays at 0.5
+    # 2 seeds x 10 intervals of 100 steps; seed 0 falls 1.0 -> 0.1, seed 1 stays at 0.5; a second
+    # dataset with 4 intervals of 50 steps (another online budget) in the same table
     rows = [
-        {"task": "t", "kind": "k", "seed": s, "offline_fraction": v}
+        {"task": "t", "kind": "k", "seed": s, "interval_end": 100 * (j + 1), "offline_fraction": v}
         for s, values in ((0, [1.0 - 0.1 * j for j in range(10)]), (1, [0.5] * 10))
-        for v in values
+        for j, v in reversed(list(enumerate(values)))  # row order must not matter
+    ] + [
+        {"task": "u", "kind": "k", "seed": s, "interval_end": 50 * (j + 1), "offline_fraction": 0.2}
+        for s in (0, 1)
+        for j in range(4)
     ]
-    text = share_table(rows, online_steps=1000, every=100, warmup=50)
-    header = next(line for line in text.splitlines() if line.startswith("| task"))
-    # marks at intervals 0, 1 (n/10), 2 (n/4), 5 (n/2), 9 (last)
-    assert "steps ≤100 | steps ≤200 | steps ≤300 | steps ≤600 | steps ≤1000 |" in header
+    text = share_table(rows, warmup=50)
     (row,) = [line for line in text.splitlines() if line.startswith("| t | k |")]
     cells = [c.strip() for c in row.strip("|").split("|")][2:]
+    # marks at intervals 0, 1 (n/10), 2 (n/4), 5 (n/2), 9 (last), each naming its last step;
     # sample std over seeds (ddof 1): interval 0: mean(1.0, 0.5) = 0.75, std 0.5/sqrt(2) = 0.354;
     # last: mean(0.1, 0.5) = 0.3, std 0.4/sqrt(2) = 0.283
-    assert cells[0] == "0.75 ± 0.35"
-    assert cells[4] == "0.30 ± 0.28"
+    assert cells[0] == "0.75 ± 0.35 (≤100)"
+    assert [c.split("(")[1] for c in cells[1:4]] == ["≤200)", "≤300)", "≤600)"]
+    assert cells[4] == "0.30 ± 0.28 (≤1000)"
     # whole phase: seed 0 mean 0.55, seed 1 0.5 -> 0.525 ± 0.035 (2-decimal rounding either way)
     mean, std = (float(x) for x in cells[5].split(" ± "))
     assert mean == pytest.approx(0.525, abs=0.006) and std == pytest.approx(0.0354, abs=0.006)
-    assert share_table([], 1000, 100, 50) == ""
+    (row,) = [line for line in text.splitlines() if line.startswith("| u | k |")]
+    cells = [c.strip() for c in row.strip("|").split("|")][2:]
+    assert cells[0] == "0.20 ± 0.00 (≤50)" and cells[4] == "0.20 ± 0.00 (≤200)"
+    assert share_table([], 50) == ""
 
 
 def test_offline_table_reports_scores_and_iql_weight_ess():
