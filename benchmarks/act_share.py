@@ -62,7 +62,7 @@ def share_table(act: list[dict], warmup: int) -> str:
         marks = [min(int(f * n), n - 1) for _, f in MARKS]
         ddof = 1 if len(seeds) > 1 else 0  # the sample std, as every other table
         cells = [
-            f"{per[:, m].mean():.2f} ± {per[:, m].std(ddof=ddof):.2f} (≤{ends[m]})" for m in marks
+            f"{per[:, m].mean():.2f} ± {per[:, m].std(ddof=ddof):.2f} (≤{ends[m]:g})" for m in marks
         ]
         whole = per.mean(axis=1)
         cells.append(f"{whole.mean():.2f} ± {whole.std(ddof=ddof):.2f}")
