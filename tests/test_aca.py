@@ -169,6 +169,17 @@ def test_to_online_builds_r_from_z_and_q_is_z_plus_w0_c_by_hand(policy):
     )
 
 
+def test_online_temperature_keep_carries_the_offline_alpha_and_reset_is_the_default():
+    hp = small().default_hparams()
+    off = trained_offline(small(), hp)
+    keep = ACA(ACAConfig(hidden=HIDDEN, online_temperature="keep"))
+    on = keep.to_online(off, None, hp)
+    assert float(on.log_alpha.params) == float(off.log_alpha.params) != 0.0
+    assert float(small().to_online(off, None, hp).log_alpha.params) == 0.0
+    with pytest.raises(ConfigError, match="online_temperature"):
+        ACAConfig(online_temperature="anneal")
+
+
 def test_to_online_rejects_an_online_state():
     method = small()
     hp = method.default_hparams()

@@ -38,7 +38,8 @@ The switch (`to_online`, from `ACAOfflineState` to `ACAOnlineState`), alignment 
 - R_k is built from Z_k: the same hidden layers and head, the first layer's observation columns
   copied from Z_k and its ACTION columns ZERO, so R_k(s, a) = Z_k(s) exactly; the target R is a hard
   copy of R. The offline Q weights are discarded;
-- log alpha is reset to 0 (alpha = 1);
+- log alpha is reset to 0 (alpha = 1) (`online_temperature="keep"` keeps the offline one instead:
+  not official, a diagnostic);
 - the offline Adam states of the actor, the critic (now R's: the same shapes as Q's) and the
   temperature carry over. This is faithful to the official code, whose `load_model` restores every
   optimizer before R is overwritten in place. Z's optimizer state is dropped: Z is frozen online;
@@ -308,6 +309,9 @@ class ACAConfig:
     policy: str = "squashed"
     alignment: bool = True  # False: sac-direct (plain SAC fine-tuning of the offline Q)
     reward_normalization: str = "none"
+    # the temperature at the switch: "reset" to alpha = 1 (the official code), or "keep" the
+    # offline one (not an official setting: a diagnostic of the reset's effect)
+    online_temperature: str = "reset"
 
     def __post_init__(self):
         def require(cond: bool, field: str, msg: str) -> None:
@@ -315,6 +319,11 @@ class ACAConfig:
                 raise ConfigError(f"aca.{field}: {msg}")
 
         check_network_config(self, "aca")
+        require(
+            self.online_temperature in ("reset", "keep"),
+            "online_temperature",
+            f"unknown {self.online_temperature!r}; choose 'reset' or 'keep'",
+        )
         require(
             self.policy in POLICIES, "policy", f"unknown {self.policy!r}; choose one of {POLICIES}"
         )
@@ -553,7 +562,9 @@ class ACA(Method):
             target, w = r_params, jnp.asarray(hp.w0, jnp.float32)
         else:
             critic, target, w = state.critic, state.target_critic, jnp.zeros((), jnp.float32)
-        log_alpha = NetState(jnp.zeros_like(state.log_alpha.params), state.log_alpha.opt_state)
+        log_alpha = state.log_alpha
+        if self.config.online_temperature == "reset":
+            log_alpha = NetState(jnp.zeros_like(log_alpha.params), log_alpha.opt_state)
         return ACAOnlineState(
             reference_actor=state.actor.params,
             actor=state.actor,

@@ -1,0 +1,86 @@
+"""Does the temperature reset at the switch make ACA and sac-direct collapse? A diagnostic.
+
+    python -m benchmarks.aca_temperature --out results/aca-temperature
+
+Runs the quick suite's `aca` and `sac-direct` lines on inverted_double_pendulum medium exactly as
+`make bench` does, but with `online_temperature=keep` (the offline temperature carried into the
+online phase instead of the official reset to alpha = 1), and writes each line's sweep files plus
+`summary.md` beside the bench's own (reset) numbers read from `--reference`. The offline phase is
+the bench's (restored from `--offline-cache` when present), so only the online phase differs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+import tyro
+
+from benchmarks.run import experiment_for
+from benchmarks.suite import SUITES, domain_of
+from jaxo2o.config import EnvConfig
+from jaxo2o.core.runner import enable_compilation_cache
+from jaxo2o.data import dataset_id, load_dataset
+from jaxo2o.data.tiers import TIERS
+from jaxo2o.experiment import execute, plan
+from jaxo2o.report.aggregate import group_stats
+from jaxo2o.report.files import atomic_write_text, read_csv
+from jaxo2o.report.tables import fmt_mean_std
+from jaxo2o.sweep import finished, write_result
+
+
+@dataclass(frozen=True)
+class Args:
+    task: str = "inverted_double_pendulum"
+    kind: str = "medium"
+    out: str = "results/aca-temperature"
+    reference: str = "results/quick"  # the bench run whose lines reset the temperature
+    offline_cache: str = ".cache/offline"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = tyro.cli(Args, args=argv, description=__doc__)
+    enable_compilation_cache()
+    suite, tier = SUITES["quick"], TIERS["quick"]
+    t = tier.task(args.task)
+    env = EnvConfig(task=t.task, backend=t.backend, episode_length=t.episode_length)
+    ds_id = dataset_id(t.task, args.kind, "quick")
+    ds = load_dataset(ds_id)
+    out, rows = Path(args.out), []
+    for spec in (s for s in suite.methods if s.label in ("aca", "sac-direct")):
+        exp = experiment_for(suite, spec, env, ds_id, args.kind, domain_of(t))
+        exp = dataclasses.replace(
+            exp, method_config=(*exp.method_config, "online_temperature=keep")
+        )
+        folder = out / t.task / args.kind / spec.label
+        if not finished(folder, exp):
+            res = execute(plan(exp, dataset=ds), desc=f"{spec.label} (keep)",
+                          shared_offline=args.offline_cache or None)  # fmt: skip
+            write_result(folder, res, f"{spec.label} keeping the offline temperature on {ds_id}")
+        rows += [r | {"label": f"{spec.label}, keep"} for r in read_csv(folder / "runs.csv")]
+    ref = Path(args.reference) / "runs.csv"
+    if ref.exists():
+        rows += [
+            r | {"label": f"{r['label']}, reset (official)"}
+            for r in read_csv(ref)
+            if r["task"] == t.task and r["kind"] == args.kind
+            and r["label"] in ("aca", "sac-direct")
+        ]  # fmt: skip
+    metrics = ["offline_final", "online_dip", "online_final"]
+    lines = [
+        f"# ACA and sac-direct: the temperature at the switch ({t.task} {args.kind})\n",
+        "Normalized score, mean ± std over seeds; the offline phase is the same in every row.\n",
+        "| line, temperature at the switch | seeds | end of offline | dip | final |",
+        "|---|---|---|---|---|",
+    ]
+    for g in group_stats(rows, ["label"], metrics):
+        cells = " | ".join(fmt_mean_std(g, m) for m in metrics)
+        lines.append(f"| {g['label']} | {g['n']} | {cells} |")
+    atomic_write_text(out / "summary.md", "\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
