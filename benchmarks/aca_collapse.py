@@ -1,12 +1,16 @@
-"""Does the temperature reset at the switch make ACA and sac-direct collapse? A diagnostic.
+"""Why do ACA and sac-direct collapse on inverted_double_pendulum medium? A diagnostic.
 
-    python -m benchmarks.aca_temperature --out results/aca-temperature
+    python -m benchmarks.aca_collapse --out results/aca-collapse
 
 Runs the quick suite's `aca` and `sac-direct` lines on inverted_double_pendulum medium exactly as
-`make bench` does, but with `online_temperature=keep` (the offline temperature carried into the
-online phase instead of the official reset to alpha = 1), and writes each line's sweep files plus
-`summary.md` beside the bench's own (reset) numbers read from `--reference`. The offline phase is
-the bench's (restored from `--offline-cache` when present), so only the online phase differs.
+`make bench` does, with one change per variant:
+- `keep-temperature`: `online_temperature=keep`, the offline temperature carried into the online
+  phase instead of the official reset to alpha = 1;
+- `seed-50`: the buffer starts with the 50 best offline episodes (the official setting of the
+  medium-replay and expert kinds; `medium`'s is none, so updates start on a buffer of one batch).
+Writes each line's sweep files and `summary.md`, beside the bench's own numbers read from
+`--reference`. The offline phase is the bench's (restored from `--offline-cache` when present),
+so only the online phase differs.
 """
 
 from __future__ import annotations
@@ -29,12 +33,20 @@ from jaxo2o.report.files import atomic_write_text, read_csv
 from jaxo2o.report.tables import fmt_mean_std
 from jaxo2o.sweep import finished, write_result
 
+VARIANTS = {
+    "keep-temperature": lambda e: dataclasses.replace(
+        e, method_config=(*e.method_config, "online_temperature=keep")
+    ),
+    "seed-50": lambda e: dataclasses.replace(e, run=dataclasses.replace(e.run, seed_episodes=50)),
+}
+
 
 @dataclass(frozen=True)
 class Args:
     task: str = "inverted_double_pendulum"
     kind: str = "medium"
-    out: str = "results/aca-temperature"
+    variants: tuple[str, ...] = ("keep-temperature", "seed-50")
+    out: str = "results/aca-collapse"
     reference: str = "results/quick"  # the bench run whose lines reset the temperature
     offline_cache: str = ".cache/offline"
 
@@ -48,30 +60,32 @@ def main(argv: list[str] | None = None) -> int:
     ds_id = dataset_id(t.task, args.kind, "quick")
     ds = load_dataset(ds_id)
     out, rows = Path(args.out), []
-    for spec in (s for s in suite.methods if s.label in ("aca", "sac-direct")):
-        exp = experiment_for(suite, spec, env, ds_id, args.kind, domain_of(t))
-        exp = dataclasses.replace(
-            exp, method_config=(*exp.method_config, "online_temperature=keep")
-        )
-        folder = out / t.task / args.kind / spec.label
-        if not finished(folder, exp):
-            res = execute(plan(exp, dataset=ds), desc=f"{spec.label} (keep)",
-                          shared_offline=args.offline_cache or None)  # fmt: skip
-            write_result(folder, res, f"{spec.label} keeping the offline temperature on {ds_id}")
-        rows += [r | {"label": f"{spec.label}, keep"} for r in read_csv(folder / "runs.csv")]
+    for variant in args.variants:
+        if variant not in VARIANTS:
+            raise SystemExit(f"error: variants: unknown {variant!r}; choose from {tuple(VARIANTS)}")
+        for spec in (s for s in suite.methods if s.label in ("aca", "sac-direct")):
+            base = experiment_for(suite, spec, env, ds_id, args.kind, domain_of(t))
+            exp = VARIANTS[variant](base)
+            folder = out / variant / spec.label
+            if not finished(folder, exp):
+                res = execute(plan(exp, dataset=ds), desc=f"{spec.label} ({variant})",
+                              shared_offline=args.offline_cache or None)  # fmt: skip
+                write_result(folder, res, f"{spec.label}, {variant}, on {ds_id}")
+            label = f"{spec.label}, {variant}"
+            rows += [r | {"label": label} for r in read_csv(folder / "runs.csv")]
     ref = Path(args.reference) / "runs.csv"
     if ref.exists():
         rows += [
-            r | {"label": f"{r['label']}, reset (official)"}
+            r | {"label": f"{r['label']}, as the bench"}
             for r in read_csv(ref)
             if r["task"] == t.task and r["kind"] == args.kind
             and r["label"] in ("aca", "sac-direct")
         ]  # fmt: skip
     metrics = ["offline_final", "online_dip", "online_final"]
     lines = [
-        f"# ACA and sac-direct: the temperature at the switch ({t.task} {args.kind})\n",
+        f"# ACA and sac-direct: what changes the collapse ({t.task} {args.kind})\n",
         "Normalized score, mean ± std over seeds; the offline phase is the same in every row.\n",
-        "| line, temperature at the switch | seeds | end of offline | dip | final |",
+        "| line, variant | seeds | end of offline | dip | final |",
         "|---|---|---|---|---|",
     ]
     for g in group_stats(rows, ["label"], metrics):
