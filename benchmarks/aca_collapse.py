@@ -16,6 +16,7 @@ so only the online phase differs.
 from __future__ import annotations
 
 import dataclasses
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,12 +48,16 @@ class Args:
     kind: str = "medium"
     variants: tuple[str, ...] = ("keep-temperature", "seed-50")
     out: str = "results/aca-collapse"
-    reference: str = "results/quick"  # the bench run whose lines reset the temperature
+    reference: str = "results/quick"  # the bench run to compare with
     offline_cache: str = ".cache/offline"
 
 
 def main(argv: list[str] | None = None) -> int:
     args = tyro.cli(Args, args=argv, description=__doc__)
+    unknown = [v for v in args.variants if v not in VARIANTS]
+    if unknown:
+        print(f"error: variants: unknown {unknown}; choose from {tuple(VARIANTS)}", file=sys.stderr)
+        return 2
     enable_compilation_cache()
     suite, tier = SUITES["quick"], TIERS["quick"]
     t = tier.task(args.task)
@@ -61,8 +66,6 @@ def main(argv: list[str] | None = None) -> int:
     ds = load_dataset(ds_id)
     out, rows = Path(args.out), []
     for variant in args.variants:
-        if variant not in VARIANTS:
-            raise SystemExit(f"error: variants: unknown {variant!r}; choose from {tuple(VARIANTS)}")
         for spec in (s for s in suite.methods if s.label in ("aca", "sac-direct")):
             base = experiment_for(suite, spec, env, ds_id, args.kind, domain_of(t))
             exp = VARIANTS[variant](base)
