@@ -7,7 +7,9 @@ Runs the quick suite's `aca` and `sac-direct` lines on inverted_double_pendulum 
 - `keep-temperature`: `online_temperature=keep`, the offline temperature carried into the online
   phase instead of the official reset to alpha = 1;
 - `seed-50`: the buffer starts with the 50 best offline episodes (the official setting of the
-  medium-replay and expert kinds; `medium`'s is none, so updates start on a buffer of one batch).
+  medium-replay and expert kinds; `medium`'s is none, so updates start on a buffer of one batch);
+- `online-ml`: `online_ml=True`, SAC+ML's actor loss (with its behaviour-likelihood term) kept
+  online instead of the official plain SAC actor loss.
 Writes each line's sweep files and `summary.md`, beside the bench's own numbers read from
 `--reference`. The offline phase is the bench's (restored from `--offline-cache` when present),
 so only the online phase differs.
@@ -38,6 +40,9 @@ VARIANTS = {
     "keep-temperature": lambda e: dataclasses.replace(
         e, method_config=(*e.method_config, "online_temperature=keep")
     ),
+    "online-ml": lambda e: dataclasses.replace(
+        e, method_config=(*e.method_config, "online_ml=True")
+    ),
     "seed-50": lambda e: dataclasses.replace(e, run=dataclasses.replace(e.run, seed_episodes=50)),
 }
 
@@ -46,7 +51,7 @@ VARIANTS = {
 class Args:
     task: str = "inverted_double_pendulum"
     kind: str = "medium"
-    variants: tuple[str, ...] = ("keep-temperature", "seed-50")
+    variants: tuple[str, ...] = ("keep-temperature", "seed-50", "online-ml")
     out: str = "results/aca-collapse"
     reference: str = "results/quick"  # the bench run to compare with
     offline_cache: str = ".cache/offline"

@@ -180,6 +180,38 @@ def test_online_temperature_keep_carries_the_offline_alpha_and_reset_is_the_defa
         ACAConfig(online_temperature="anneal")
 
 
+def test_online_ml_keeps_the_sac_ml_actor_loss_online_by_hand():
+    """`online_ml=True` (a diagnostic, not official): the online actor loss is SAC+ML's,
+    lambda mean(alpha log pi(a~|s) - q) - mean(log pi(a_D|s)), lambda = ml_alpha / mean|q|, with
+    the critic just updated; the default is plain SAC's mean(alpha log pi - q)."""
+    from jaxo2o.methods.aca import policy_log_prob, policy_sample
+
+    hp = small().default_hparams()
+    off = trained_offline(small(alignment=False), hp)
+    batch = random_batch(jax.random.PRNGKey(5))
+    key = jax.random.PRNGKey(6)
+    losses = {}
+    for ml in (False, True):
+        method = ACA(ACAConfig(hidden=HIDDEN, alignment=False, online_ml=ml))
+        on = method.to_online(off, None, hp)
+        new, metrics = method.update(on, batch, key, hp, online=True)
+        loc, log_std = method.policy(on.actor.params, batch.obs)
+        a, logp = policy_sample("squashed", jax.random.split(key, 3)[2], loc, log_std)
+        q = np.min(np.asarray(method.q(new.critic.params, batch.obs, a)), axis=0)
+        alpha = float(np.exp(new.log_alpha.params))
+        sac = np.mean(alpha * np.asarray(logp) - q)
+        if ml:
+            logp_data = np.asarray(policy_log_prob("squashed", loc, log_std, batch.action))
+            expected = float(hp.ml_alpha) / np.mean(np.abs(q)) * sac - np.mean(logp_data)
+        else:
+            expected = sac
+        np.testing.assert_allclose(float(metrics["actor_loss"]), expected, rtol=1e-4)
+        losses[ml] = float(metrics["actor_loss"])
+    assert losses[True] != pytest.approx(losses[False], rel=1e-2)
+    with pytest.raises(ConfigError, match="online_ml"):
+        ACAConfig(online_ml="yes")
+
+
 def test_to_online_rejects_an_online_state():
     method = small()
     hp = method.default_hparams()

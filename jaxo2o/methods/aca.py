@@ -62,7 +62,8 @@ Online phase (`update(online=True)`), order temperature -> critic -> actor -> ta
 5. w <- max(w - w0 / (K 1000), w_min) (`interpolation_weight`). The state keeps the update count and
    w is computed from it in closed form in float32 (the official code subtracts repeatedly in
    float64): the same values up to rounding. The update uses the w before its decrement.
-Z is frozen and there is no ML term online.
+Z is frozen and there is no ML term online (`online_ml=True` keeps SAC+ML's actor loss online with
+the critic above: not official, a diagnostic).
 
 sac-direct (`ACAConfig(alignment=False)`): the same SAC+ML offline phase; `to_online` keeps the
 offline Q and its target, resets log alpha to 0 and keeps every Adam state; online, plain SAC losses
@@ -312,6 +313,9 @@ class ACAConfig:
     # the temperature at the switch: "reset" to alpha = 1 (the official code), or "keep" the
     # offline one (not an official setting: a diagnostic of the reset's effect)
     online_temperature: str = "reset"
+    # keep SAC+ML's behaviour-likelihood term in the online actor loss (not official: a
+    # diagnostic of what the offline anchor does online; the official online loss has none)
+    online_ml: bool = False
 
     def __post_init__(self):
         def require(cond: bool, field: str, msg: str) -> None:
@@ -323,6 +327,11 @@ class ACAConfig:
             self.online_temperature in ("reset", "keep"),
             "online_temperature",
             f"unknown {self.online_temperature!r}; choose 'reset' or 'keep'",
+        )
+        require(
+            isinstance(self.online_ml, bool),
+            "online_ml",
+            f"must be True or False, got {self.online_ml!r}",
         )
         require(
             self.policy in POLICIES, "policy", f"unknown {self.policy!r}; choose one of {POLICIES}"
@@ -640,6 +649,9 @@ class ACA(Method):
             q = jnp.min(self.q(critic.params, batch.obs, a), axis=0)
             if align:
                 q = q + w * self.aligned_term(*ref_s, a, hp)[0]
+            if self.config.online_ml:
+                logp_data = policy_log_prob(kind, loc, log_std, batch.action)
+                return ml_actor_loss(logp, q, logp_data, alpha, hp.ml_alpha)[0], logp
             return jnp.mean(alpha * logp - q), logp
 
         (a_loss, logp), a_grads = jax.value_and_grad(actor_loss, has_aux=True)(state.actor.params)
