@@ -65,16 +65,22 @@ def reach_step(steps: np.ndarray, q: np.ndarray, plateau: float, tol: float) -> 
     return int(steps[first])
 
 
+def offline_matrix(rows: list[dict], name: str) -> tuple[np.ndarray, np.ndarray]:
+    """The offline evaluations of `rows` (one line on one dataset) that record mean Q:
+    (steps, values of `name` as a seeds x steps array)."""
+    off = [c for c in rows if c["phase"] == "offline" and c.get("q_mean") is not None]
+    seeds = sorted({c["seed"] for c in off})
+    steps = np.array(sorted({c["step"] for c in off}))
+    values = np.array([[next(c[name] for c in off if c["seed"] == s and c["step"] == t)
+                        for t in steps] for s in seeds])  # fmt: skip
+    return steps, values
+
+
 def analyse(curves: list[dict], steps_total: int, tail: float, tol: float) -> dict:
     """Plateau (mean Q over the last `tail` of the run, mean over seeds), its spread over seeds,
     the reach step, and the score at the reach step and at the end."""
-    off = [c for c in curves if c["phase"] == "offline" and c.get("q_mean") is not None]
-    seeds = sorted({c["seed"] for c in off})
-    steps = np.array(sorted({c["step"] for c in off}))
-    q = np.array([[next(c["q_mean"] for c in off if c["seed"] == s and c["step"] == t)
-                   for t in steps] for s in seeds])  # fmt: skip
-    score = np.array([[next(c["score"] for c in off if c["seed"] == s and c["step"] == t)
-                       for t in steps] for s in seeds])  # fmt: skip
+    steps, q = offline_matrix(curves, "q_mean")
+    score = offline_matrix(curves, "score")[1]
     last = steps >= steps_total * (1 - tail)
     per_seed = q[:, last].mean(axis=1)
     plateau = float(per_seed.mean())
@@ -82,7 +88,7 @@ def analyse(curves: list[dict], steps_total: int, tail: float, tol: float) -> di
     at = lambda t: float(score[:, list(steps).index(t)].mean()) if t is not None else None
     return {
         "plateau_q": plateau,
-        "plateau_q_seed_std": float(per_seed.std(ddof=1)) if len(seeds) > 1 else 0.0,
+        "plateau_q_seed_std": float(per_seed.std(ddof=1)) if q.shape[0] > 1 else 0.0,
         "reach_step": reach,
         "score_at_reach": at(reach),
         "score_at_end": at(int(steps[-1])),

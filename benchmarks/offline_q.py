@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import tyro
 
-from benchmarks.budget_study import PHASES
+from benchmarks.budget_study import PHASES, offline_matrix
 from jaxo2o.report.files import atomic_write_text, read_csv
 
 
@@ -35,25 +35,17 @@ class OfflineQArgs:
 def offline_q(curves: list[dict], label: str, task: str, kind: str) -> dict | None:
     """Mean Q over seeds at each offline evaluation of one line on one dataset: the end value
     (with its seed std) and its relative change over the last quarter of the phase."""
-    rows = [
-        c
-        for c in curves
-        if c["label"] == label and c["task"] == task and c["kind"] == kind
-        and c["phase"] == "offline" and c.get("q_mean") is not None
-    ]  # fmt: skip
-    if not rows:
+    rows = [c for c in curves if c["label"] == label and c["task"] == task and c["kind"] == kind]
+    steps, q = offline_matrix(rows, "q_mean")
+    if not steps.size:
         return None
-    steps = np.array(sorted({c["step"] for c in rows}))
-    seeds = sorted({c["seed"] for c in rows})
-    q = np.array([[next(c["q_mean"] for c in rows if c["seed"] == s and c["step"] == t)
-                   for t in steps] for s in seeds])  # fmt: skip
     end = q[:, -1]
     earlier = max(int(np.searchsorted(steps, 0.75 * steps[-1], side="right")) - 1, 0)
     ref = q[:, earlier].mean()
     return {
         "steps": int(steps[-1]),
         "q_end": float(end.mean()),
-        "q_end_std": float(end.std(ddof=1)) if len(seeds) > 1 else 0.0,
+        "q_end_std": float(end.std(ddof=1)) if end.size > 1 else 0.0,
         "from_step": int(steps[earlier]),
         "last_quarter_change": float(end.mean() / ref - 1.0) if ref else float("nan"),
     }

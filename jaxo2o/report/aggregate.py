@@ -188,7 +188,7 @@ def score_matrices(
     return out
 
 
-def _mean_ci(v: np.ndarray, reps: int = 1000) -> tuple[float, float]:
+def mean_ci(v: np.ndarray, reps: int = 1000) -> tuple[float, float]:
     """95% CI of the mean of one group's values (rliable's bootstrap over runs)."""
     if v.size < 2:
         return float("nan"), float("nan")
@@ -222,6 +222,6 @@ def group_stats(
             g[f"{m}_mean"] = float(vals.mean())
             g[f"{m}_std"] = float(vals.std(ddof=1)) if vals.size > 1 else 0.0
             g[f"{m}_iqm"] = iqm(vals)
-            g[f"{m}_ci_lo"], g[f"{m}_ci_hi"] = _mean_ci(vals)
+            g[f"{m}_ci_lo"], g[f"{m}_ci_hi"] = mean_ci(vals)
         out.append(g)
     return out

@@ -20,7 +20,7 @@ def score_bands(
     offline length (where the switch is) and {label: (x, mean, low, high)}."""
     if band not in BANDS:
         raise ValueError(f"band: {band!r} is not one of {BANDS}")
-    from jaxo2o.report.aggregate import _mean_ci
+    from jaxo2o.report.aggregate import mean_ci
 
     offline_len = max((c["step"] for c in curves if c["phase"] == "offline"), default=0)
     points: dict[str, dict[float, list[float]]] = {}
@@ -37,7 +37,7 @@ def score_bands(
             std = np.array([v.std() for v in vals])
             lo, hi = mean - std, mean + std
         else:
-            lo, hi = np.array([_mean_ci(v) if np.ptp(v) > 0 else (v[0], v[0]) for v in vals]).T
+            lo, hi = np.array([mean_ci(v) if np.ptp(v) > 0 else (v[0], v[0]) for v in vals]).T
         out[label] = (xs, mean, lo, hi)
     return offline_len, out
 
