@@ -9,7 +9,12 @@ Runs the quick suite's `aca` and `sac-direct` lines on inverted_double_pendulum 
 - `seed-50`: the buffer starts with the 50 best offline episodes (the official setting of the
   medium-replay and expert kinds; `medium`'s is none, so updates start on a buffer of one batch);
 - `online-ml`: `online_ml=True`, SAC+ML's actor loss (with its behaviour-likelihood term) kept
-  online instead of the official plain SAC actor loss.
+  online instead of the official plain SAC actor loss;
+- `fresh-optimizers`: `online_optimizers=fresh`, new Adam states for the actor, critic and
+  temperature at the switch instead of the offline ones carried over (official);
+- `frozen-critic`: `online_frozen=critic`, the critic is never updated online, so the actor trains
+  against the critic it had at the switch (a test of whether the actor exploits that critic or
+  follows the critic's online drift).
 Writes each line's sweep files and `summary.md`, beside the bench's own numbers read from
 `--reference`. The offline phase is the bench's (restored from `--offline-cache` when present),
 so only the online phase differs.
@@ -42,6 +47,12 @@ VARIANTS = {
     ),
     "online-ml": lambda e: dataclasses.replace(
         e, method_config=(*e.method_config, "online_ml=True")
+    ),
+    "fresh-optimizers": lambda e: dataclasses.replace(
+        e, method_config=(*e.method_config, "online_optimizers=fresh")
+    ),
+    "frozen-critic": lambda e: dataclasses.replace(
+        e, method_config=(*e.method_config, "online_frozen=critic")
     ),
     "seed-50": lambda e: dataclasses.replace(e, run=dataclasses.replace(e.run, seed_episodes=50)),
 }

@@ -212,6 +212,45 @@ def test_online_ml_keeps_the_sac_ml_actor_loss_online_by_hand():
         ACAConfig(online_ml="yes")
 
 
+def test_fresh_optimizers_and_frozen_critic_diagnostics():
+    """`online_optimizers="fresh"` (not official) gives the actor, critic and temperature new
+    Adam states at the switch (count 0, zero moments) where the default carries the offline
+    ones; `online_frozen="critic"` leaves the critic's parameters and Adam state untouched by an
+    online update while the actor still moves. `actor_step_norm` is the actor's parameter change."""
+    hp = small().default_hparams()
+    off = trained_offline(small(alignment=False), hp)
+    carry = ACA(ACAConfig(hidden=HIDDEN, alignment=False)).to_online(off, None, hp)
+    fresh_method = ACA(ACAConfig(hidden=HIDDEN, alignment=False, online_optimizers="fresh"))
+    fresh = fresh_method.to_online(off, None, hp)
+    for name in ("actor", "critic", "log_alpha"):
+        carried, new = getattr(carry, name).opt_state[0], getattr(fresh, name).opt_state[0]
+        assert int(carried.count) == 3 and int(new.count) == 0, name
+        assert max(float(np.abs(m).max()) for m in jax.tree.leaves(carried.mu)) > 0, name
+        assert all(float(np.abs(m).max()) == 0 for m in jax.tree.leaves(new.mu)), name
+    # a fresh Adam's first step moves every parameter by about lr (bias-corrected sign step)
+    batch, key = random_batch(jax.random.PRNGKey(5)), jax.random.PRNGKey(6)
+    stepped, metrics = fresh_method.update(fresh, batch, key, hp, online=True)
+    change = jax.tree.map(lambda a, b: np.abs(np.asarray(a - b)), stepped.actor.params,
+                          fresh.actor.params)  # fmt: skip
+    flat = np.concatenate([c.ravel() for c in jax.tree.leaves(change)])
+    assert np.median(flat[flat > 0]) == pytest.approx(float(hp.actor_lr), rel=0.05)
+    assert float(metrics["actor_step_norm"]) == pytest.approx(np.sqrt(np.sum(flat**2)), rel=1e-4)
+
+    frozen = ACA(ACAConfig(hidden=HIDDEN, online_frozen="critic"))
+    on = frozen.to_online(trained_offline(small(), hp), None, hp)
+    new, _ = frozen.update(on, batch, key, hp, online=True)
+    same = jax.tree.map(
+        lambda a, b: bool(np.all(np.asarray(a) == np.asarray(b))), new.critic, on.critic
+    )
+    assert all(jax.tree.leaves(same))
+    moved = jax.tree.map(lambda a, b: bool(np.any(np.asarray(a) != np.asarray(b))),
+                         new.actor.params, on.actor.params)  # fmt: skip
+    assert any(jax.tree.leaves(moved))
+    for field, bad in (("online_optimizers", "reset"), ("online_frozen", "actor")):
+        with pytest.raises(ConfigError, match=field):
+            ACAConfig(**{field: bad})
+
+
 def test_to_online_rejects_an_online_state():
     method = small()
     hp = method.default_hparams()

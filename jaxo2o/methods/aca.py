@@ -63,7 +63,10 @@ Online phase (`update(online=True)`), order temperature -> critic -> actor -> ta
    w is computed from it in closed form in float32 (the official code subtracts repeatedly in
    float64): the same values up to rounding. The update uses the w before its decrement.
 Z is frozen and there is no ML term online (`online_ml=True` keeps SAC+ML's actor loss online with
-the critic above: not official, a diagnostic).
+the critic above: not official, a diagnostic). Two more diagnostics, not official, off by default:
+`online_optimizers="fresh"` starts the actor, critic and temperature on new Adam states at the
+switch; `online_frozen="critic"` never updates the online critic. Both phases log
+`actor_step_norm`, the size of the actor's Adam step.
 
 sac-direct (`ACAConfig(alignment=False)`): the same SAC+ML offline phase; `to_online` keeps the
 offline Q and its target, resets log alpha to 0 and keeps every Adam state; online, plain SAC losses
@@ -159,6 +162,11 @@ def clip_grad_norm(grads: Any, max_norm: jax.Array) -> tuple[Any, jax.Array]:
     norm = optax.global_norm(grads)
     scale = jnp.minimum(1.0, max_norm / (norm + GRAD_CLIP_EPS))
     return jax.tree.map(lambda g: g * scale, grads), norm
+
+
+def step_norm(before: Any, after: Any) -> jax.Array:
+    """Global L2 norm of a parameter change (the size of one optimizer step)."""
+    return optax.global_norm(jax.tree.map(jnp.subtract, after, before))
 
 
 def log_temperature_loss(
@@ -316,6 +324,11 @@ class ACAConfig:
     # keep SAC+ML's behaviour-likelihood term in the online actor loss (not official: a
     # diagnostic of what the offline anchor does online; the official online loss has none)
     online_ml: bool = False
+    # two more diagnostics, not official: "fresh" starts the online phase with new Adam states
+    # for the actor, critic and temperature (official: "carry" the offline ones); `online_frozen`
+    # = "critic" never updates the online critic, so the actor trains against the switch's critic
+    online_optimizers: str = "carry"
+    online_frozen: str = "none"
 
     def __post_init__(self):
         def require(cond: bool, field: str, msg: str) -> None:
@@ -327,6 +340,16 @@ class ACAConfig:
             self.online_temperature in ("reset", "keep"),
             "online_temperature",
             f"unknown {self.online_temperature!r}; choose 'reset' or 'keep'",
+        )
+        require(
+            self.online_optimizers in ("carry", "fresh"),
+            "online_optimizers",
+            f"unknown {self.online_optimizers!r}; choose 'carry' or 'fresh'",
+        )
+        require(
+            self.online_frozen in ("none", "critic"),
+            "online_frozen",
+            f"unknown {self.online_frozen!r}; choose 'none' or 'critic'",
         )
         require(
             isinstance(self.online_ml, bool),
@@ -553,6 +576,8 @@ class ACA(Method):
             "q_mean": q_mean,
             "ml_lambda": lam,
             "data_log_prob": jnp.mean(logp_d),
+            "actor_grad_norm": optax.global_norm(a_grads),
+            "actor_step_norm": step_norm(state.actor.params, actor.params),
         }
 
     # -- the switch
@@ -571,12 +596,16 @@ class ACA(Method):
             target, w = r_params, jnp.asarray(hp.w0, jnp.float32)
         else:
             critic, target, w = state.critic, state.target_critic, jnp.zeros((), jnp.float32)
-        log_alpha = state.log_alpha
+        log_alpha, actor = state.log_alpha, state.actor
         if self.config.online_temperature == "reset":
             log_alpha = NetState(jnp.zeros_like(log_alpha.params), log_alpha.opt_state)
+        if self.config.online_optimizers == "fresh":
+            actor = net_init(actor.params, optax.adam(hp.actor_lr))
+            critic = net_init(critic.params, optax.adam(hp.critic_lr))
+            log_alpha = net_init(log_alpha.params, optax.adam(hp.alpha_lr))
         return ACAOnlineState(
             reference_actor=state.actor.params,
-            actor=state.actor,
+            actor=actor,
             critic=critic,
             target_critic=target,
             log_alpha=log_alpha,
@@ -641,6 +670,8 @@ class ACA(Method):
             offset = 0.0
         y = td_target(batch.reward, batch.mask, next_q - alpha * next_logp, hp.discount)
         critic, c_loss, q_mean = self.critic_step(state.critic, batch, y, hp, offset)
+        if self.config.online_frozen == "critic":
+            critic = state.critic
 
         # 3. actor (against the updated critic), gradient clipped
         def actor_loss(params):
@@ -673,6 +704,7 @@ class ACA(Method):
             "entropy": -jnp.mean(logp),
             "q_mean": q_mean,
             "actor_grad_norm": grad_norm,
+            "actor_step_norm": step_norm(state.actor.params, actor.params),
             **metrics,
         }
 
