@@ -30,12 +30,11 @@ from jaxo2o.methods.aca import (
     ACAOfflineState,
     ACAOnlineState,
     aca_preset,
-    clip_floor,
     clip_grad_norm,
     interpolation_weight,
     ml_actor_loss,
-    soft_clip,
 )
+from jaxo2o.methods.aca_policies import clip_floor, soft_clip
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.perf_flops import jaxpr_dot_flops, total_flops  # noqa: E402
@@ -184,7 +183,7 @@ def test_online_ml_keeps_the_sac_ml_actor_loss_online_by_hand():
     """`online_ml=True` (a diagnostic, not official): the online actor loss is SAC+ML's,
     lambda mean(alpha log pi(a~|s) - q) - mean(log pi(a_D|s)), lambda = ml_alpha / mean|q|, with
     the critic just updated; the default is plain SAC's mean(alpha log pi - q)."""
-    from jaxo2o.methods.aca import policy_log_prob, policy_sample
+    from jaxo2o.methods.aca_policies import policy_log_prob, policy_sample
 
     hp = small().default_hparams()
     off = trained_offline(small(alignment=False), hp)

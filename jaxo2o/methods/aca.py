@@ -113,31 +113,28 @@ import numpy as np
 import optax
 
 from jaxo2o.config import ConfigError, validate_hparams
-from jaxo2o.core.distributions import (
-    gaussian_log_prob,
-    gaussian_sample,
-    tanh_gaussian_log_prob,
-    tanh_gaussian_log_prob_raw,
-    tanh_gaussian_sample,
-)
 from jaxo2o.core.flops import Pass
 from jaxo2o.core.losses import ensemble_mse, td_target
 from jaxo2o.core.method import Method, check_network_config
 from jaxo2o.core.networks import (
-    MLP,
     CriticEnsemble,
     TanhGaussianPolicy,
     ValueEnsemble,
-    orthogonal,
 )
 from jaxo2o.core.optim import NetState, net_init, net_step, polyak
 from jaxo2o.core.transitions import Transitions
+from jaxo2o.methods.aca_policies import (
+    POLICIES,
+    MazePolicy,
+    clip_floor,
+    greedy_action,
+    policy_log_prob,
+    policy_sample,
+    soft_clip,
+)
 
 Metrics = dict[str, jax.Array]
 
-POLICIES = ("squashed", "maze")
-SQUASHED_ACTION_EPS = 1e-6  # log pi(a|s) of a given action: atanh(clamp(a, +-0.999999))
-MAZE_LOG_STD_MIN, MAZE_LOG_STD_MAX = -5.0, 0.0
 GRAD_CLIP_EPS = 1e-6  # torch.nn.utils.clip_grad_norm_: scale = max_norm / (norm + 1e-6)
 UPDATES_PER_K = 1000.0  # w falls by w0 / (K * 1000) per update (the official "steps per epoch")
 
@@ -149,11 +146,6 @@ def interpolation_weight(
     """w after `n_updates` updates: max(w0 - n w0 / (K 1000), w_min)."""
     n = jnp.asarray(n_updates, jnp.float32)
     return jnp.maximum(w0 - n * (w0 / (k * UPDATES_PER_K)), w_min)
-
-
-def soft_clip(x: jax.Array, floor: jax.Array) -> jax.Array:
-    """c(x) = softplus(x - m) + m: a soft lower bound at m, none above; dc/dx = sigmoid(x - m)."""
-    return jax.nn.softplus(x - floor) + floor
 
 
 def clip_grad_norm(grads: Any, max_norm: jax.Array) -> tuple[Any, jax.Array]:
@@ -188,62 +180,6 @@ def ml_actor_loss(
     mean|q| detached. Returns (loss, lambda)."""
     lam = jax.lax.stop_gradient(ml_alpha / jnp.mean(jnp.abs(q_pi)))
     return lam * jnp.mean(alpha * log_prob_pi - q_pi) - jnp.mean(log_prob_data), lam
-
-
-# ------------------------------------------------------------------ the two policies
-class MazePolicy(nn.Module):
-    """N(tanh mu(s), sigma): log sigma = min + (max - min) sigmoid(p), p a state-independent
-    parameter initialised to 0 (d3rlpy's `use_std_parameter`)."""
-
-    action_size: int
-    hidden: tuple[int, ...] = (256, 256)
-
-    @nn.compact
-    def __call__(self, obs: jax.Array) -> tuple[jax.Array, jax.Array]:
-        h = MLP(self.hidden)(obs)
-        mean = jnp.tanh(nn.Dense(self.action_size, kernel_init=orthogonal(1.0))(h))
-        p = self.param("log_std_param", nn.initializers.zeros, (self.action_size,))
-        log_std = MAZE_LOG_STD_MIN + (MAZE_LOG_STD_MAX - MAZE_LOG_STD_MIN) * jax.nn.sigmoid(p)
-        return mean, jnp.broadcast_to(log_std, mean.shape)
-
-
-def policy_sample(
-    kind: str, key: jax.Array, loc: jax.Array, log_std: jax.Array
-) -> tuple[jax.Array, jax.Array]:
-    """(action, log pi(action|s)), reparameterised. `loc`: pre-tanh mean (squashed) or the
-    tanh-bounded mean (maze)."""
-    if kind == "squashed":
-        return tanh_gaussian_sample(key, loc, log_std)
-    a = jnp.clip(gaussian_sample(key, loc, log_std), -1.0, 1.0)
-    return a, gaussian_log_prob(loc, log_std, a)
-
-
-def policy_log_prob(kind: str, loc: jax.Array, log_std: jax.Array, action: jax.Array) -> jax.Array:
-    """log pi(action|s) of a given action."""
-    if kind == "squashed":
-        return tanh_gaussian_log_prob(loc, log_std, action, SQUASHED_ACTION_EPS)
-    return gaussian_log_prob(loc, log_std, action)
-
-
-def clip_floor(kind: str, loc: jax.Array, log_std: jax.Array, beta: jax.Array) -> jax.Array:
-    """m(s) = min(log pi0(mu - beta sigma|s), log pi0(mu + beta sigma|s)), without gradient.
-
-    Squashed: mu, sigma pre-tanh, the squashed log-density at tanh(mu +- beta sigma). Maze: the
-    Gaussian log-density at tanh mu +- beta sigma (both sides equal; state-independent)."""
-    loc, log_std = jax.lax.stop_gradient(loc), jax.lax.stop_gradient(log_std)
-    shift = beta * jnp.exp(log_std)
-    if kind == "squashed":
-        lo = tanh_gaussian_log_prob_raw(loc, log_std, loc - shift)
-        hi = tanh_gaussian_log_prob_raw(loc, log_std, loc + shift)
-    else:
-        lo = gaussian_log_prob(loc, log_std, loc - shift)
-        hi = gaussian_log_prob(loc, log_std, loc + shift)
-    return jnp.minimum(lo, hi)
-
-
-def greedy_action(kind: str, loc: jax.Array) -> jax.Array:
-    """tanh(mu(s)) for both policies."""
-    return jnp.tanh(loc) if kind == "squashed" else loc
 
 
 # ------------------------------------------------------------------ baselines Z and R from Z
