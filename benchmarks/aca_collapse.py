@@ -4,6 +4,7 @@
 
 Runs the quick suite's `aca` and `sac-direct` lines on inverted_double_pendulum medium exactly as
 `make bench` does, with one change per variant:
+- `as-bench`: none (the bench's lines at this revision, logging every online metric);
 - `keep-temperature`: `online_temperature=keep`, the offline temperature carried into the online
   phase instead of the official reset to alpha = 1;
 - `seed-50`: the buffer starts with the 50 best offline episodes (the official setting of the
@@ -42,6 +43,7 @@ from jaxo2o.report.tables import fmt_mean_std
 from jaxo2o.sweep import finished, write_result
 
 VARIANTS = {
+    "as-bench": lambda e: e,  # no change: the reference at this revision, with every metric
     "keep-temperature": lambda e: dataclasses.replace(
         e, method_config=(*e.method_config, "online_temperature=keep")
     ),
@@ -62,7 +64,7 @@ VARIANTS = {
 class Args:
     task: str = "inverted_double_pendulum"
     kind: str = "medium"
-    variants: tuple[str, ...] = ("keep-temperature", "seed-50", "online-ml")
+    variants: tuple[str, ...] = tuple(VARIANTS)
     out: str = "results/aca-collapse"
     reference: str = "results/quick"  # the bench run to compare with
     offline_cache: str = ".cache/offline"

@@ -65,7 +65,7 @@ Online phase (`update(online=True)`), order temperature -> critic -> actor -> ta
 Z is frozen and there is no ML term online (`online_ml=True` keeps SAC+ML's actor loss online with
 the critic above: not official, a diagnostic). Two more diagnostics, not official, off by default:
 `online_optimizers="fresh"` starts the actor, critic and temperature on new Adam states at the
-switch; `online_frozen="critic"` never updates the online critic. Both phases log
+switch; `online_frozen="critic"` never updates the online critic. The online phase logs
 `actor_step_norm`, the size of the actor's Adam step.
 
 sac-direct (`ACAConfig(alignment=False)`): the same SAC+ML offline phase; `to_online` keeps the
@@ -512,8 +512,6 @@ class ACA(Method):
             "q_mean": q_mean,
             "ml_lambda": lam,
             "data_log_prob": jnp.mean(logp_d),
-            "actor_grad_norm": optax.global_norm(a_grads),
-            "actor_step_norm": step_norm(state.actor.params, actor.params),
         }
 
     # -- the switch
