@@ -42,20 +42,18 @@ from jaxo2o.report.files import atomic_write_text, read_csv
 from jaxo2o.report.tables import fmt_mean_std
 from jaxo2o.sweep import finished, write_result
 
+
+def with_option(option: str):
+    """A variant that adds one `ACAConfig` setting ("field=value") to the line's experiment."""
+    return lambda e: dataclasses.replace(e, method_config=(*e.method_config, option))
+
+
 VARIANTS = {
     "as-bench": lambda e: e,  # no change: the reference at this revision, with every metric
-    "keep-temperature": lambda e: dataclasses.replace(
-        e, method_config=(*e.method_config, "online_temperature=keep")
-    ),
-    "online-ml": lambda e: dataclasses.replace(
-        e, method_config=(*e.method_config, "online_ml=True")
-    ),
-    "fresh-optimizers": lambda e: dataclasses.replace(
-        e, method_config=(*e.method_config, "online_optimizers=fresh")
-    ),
-    "frozen-critic": lambda e: dataclasses.replace(
-        e, method_config=(*e.method_config, "online_frozen=critic")
-    ),
+    "keep-temperature": with_option("online_temperature=keep"),
+    "online-ml": with_option("online_ml=True"),
+    "fresh-optimizers": with_option("online_optimizers=fresh"),
+    "frozen-critic": with_option("online_frozen=critic"),
     "seed-50": lambda e: dataclasses.replace(e, run=dataclasses.replace(e.run, seed_episodes=50)),
 }
 

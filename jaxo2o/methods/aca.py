@@ -245,6 +245,15 @@ def validate_aca_hparams(hp: ACAHParams) -> ACAHParams:
     return hp
 
 
+# ACAConfig's string fields and their allowed values
+_CONFIG_CHOICES = {
+    "policy": POLICIES,
+    "online_temperature": ("reset", "keep"),
+    "online_optimizers": ("carry", "fresh"),
+    "online_frozen": ("none", "critic"),
+}
+
+
 @dataclass(frozen=True)
 class ACAConfig:
     """Static: shapes, the policy family and the line (ACA or sac-direct)."""
@@ -272,34 +281,12 @@ class ACAConfig:
                 raise ConfigError(f"aca.{field}: {msg}")
 
         check_network_config(self, "aca")
-        require(
-            self.online_temperature in ("reset", "keep"),
-            "online_temperature",
-            f"unknown {self.online_temperature!r}; choose 'reset' or 'keep'",
-        )
-        require(
-            self.online_optimizers in ("carry", "fresh"),
-            "online_optimizers",
-            f"unknown {self.online_optimizers!r}; choose 'carry' or 'fresh'",
-        )
-        require(
-            self.online_frozen in ("none", "critic"),
-            "online_frozen",
-            f"unknown {self.online_frozen!r}; choose 'none' or 'critic'",
-        )
-        require(
-            isinstance(self.online_ml, bool),
-            "online_ml",
-            f"must be True or False, got {self.online_ml!r}",
-        )
-        require(
-            self.policy in POLICIES, "policy", f"unknown {self.policy!r}; choose one of {POLICIES}"
-        )
-        require(
-            isinstance(self.alignment, bool),
-            "alignment",
-            f"must be True or False, got {self.alignment!r}",
-        )
+        for field, choices in _CONFIG_CHOICES.items():
+            value = getattr(self, field)
+            require(value in choices, field, f"unknown {value!r}; choose one of {choices}")
+        for field in ("alignment", "online_ml"):
+            value = getattr(self, field)
+            require(isinstance(value, bool), field, f"must be True or False, got {value!r}")
 
 
 _PRESET_FIELDS = (
