@@ -136,7 +136,8 @@ def offline_state(method: ACA, hp):
 
 def online_state(method: ACA, hp):
     """The switch's state, then: an actor that differs from pi0, R and Rbar from fresh critics
-    (non-zero action columns, different from each other), w = 0.7, log alpha = log 0.5."""
+    (non-zero action columns, different from each other), w = 0.7 (sac-direct: its 0),
+    log alpha = log 0.5."""
     off = offline_state(method, hp)
     on = method.to_online(off, None, hp)
     other = method.init(jax.random.PRNGKey(7), OBS, ACT, hp)
@@ -145,7 +146,7 @@ def online_state(method: ACA, hp):
         critic=net_init(other.critic.params, optax.adam(LR)),
         target_critic=other.target_critic,
         log_alpha=net_init(jnp.asarray(math.log(ALPHA0), jnp.float32), optax.adam(LR)),
-        w=jnp.asarray(W, jnp.float32),
+        w=jnp.asarray(W if method.config.alignment else 0.0, jnp.float32),
     )
 
 
@@ -221,9 +222,10 @@ def test_offline_update_losses_by_hand(kind):
 
 
 # ------------------------------------------------------------------ online: aligned SAC
-@pytest.mark.parametrize("kind", POLICIES)
-def test_online_update_losses_by_hand(kind):
-    method = ACA(ACAConfig(hidden=HIDDEN, policy=kind))
+@pytest.mark.parametrize("kind, align", [("squashed", True), ("maze", True), ("squashed", False)])
+def test_online_update_losses_by_hand(kind, align):
+    """ACA's online update; `align=False` is sac-direct: the same update without any c-term."""
+    method = ACA(ACAConfig(hidden=HIDDEN, policy=kind, alignment=align))
     hp = method.default_hparams(clip_beta=CLIP_BETA, w0=0.8, w_k=2.0, w_min=0.1)
     state, batch, key = online_state(method, hp), tiny_batch(), jax.random.PRNGKey(4)
     new, m = method.update(state, batch, key, hp, online=True)
@@ -235,6 +237,7 @@ def test_online_update_losses_by_hand(kind):
     loc_n, ls_n = policy(state.actor.params, s2)
     ref, ref_n = policy(state.reference_actor, s), policy(state.reference_actor, s2)
     assert not np.allclose(ref[0], loc, atol=1e-3), "pi and pi0 should differ in this test"
+    w = W if align else 0.0  # sac-direct: no c-term anywhere
 
     # 1. temperature, as offline
     t_loss, alpha = temperature_by_hand(sample(kind, k_temp, loc, ls)[1])
@@ -246,26 +249,32 @@ def test_online_update_losses_by_hand(kind):
     a_n, logp_n = sample(kind, k_next, loc_n, ls_n)
     next_r = np.min(q(state.target_critic, s2, a_n), axis=0)
     c_next = c_term(kind, a_n, *ref_n)
-    y = r + DISCOUNT * mask * (next_r + W * c_next - alpha * logp_n)
+    y = r + DISCOUNT * mask * (next_r + w * c_next - alpha * logp_n)
     c_data = c_term(kind, a_d, *ref)
-    q_data = q(state.critic.params, s, a_d) + W * c_data
+    q_data = q(state.critic.params, s, a_d) + w * c_data
     critic_loss = np.sum(np.mean((q_data - y) ** 2, axis=-1))
     assert float(m["critic_loss"]) == pytest.approx(critic_loss, rel=1e-5)
     assert float(m["q_mean"]) == pytest.approx(np.mean(q_data), rel=1e-5)
-    assert float(m["clipped_log_pi0"]) == pytest.approx(np.mean(c_data), rel=1e-5)
-    # every term matters here: without the w c-term in y the loss would differ by this much
-    y_without = y - DISCOUNT * mask * W * c_next
-    assert abs(np.sum(np.mean((q_data - y_without) ** 2, -1)) - critic_loss) > 0.1
+    if align:
+        assert float(m["clipped_log_pi0"]) == pytest.approx(np.mean(c_data), rel=1e-5)
+        # every term matters here: without the w c-term in y the loss would differ this much
+        y_without = y - DISCOUNT * mask * W * c_next
+        assert abs(np.sum(np.mean((q_data - y_without) ** 2, -1)) - critic_loss) > 0.1
+    else:
+        assert "w" not in m and "clipped_log_pi0" not in m
 
     # 3. actor: mean(alpha log pi(a~|s) - [min_k R_k(s, a~) + w c(log pi0(a~|s))]), R after
     #    its step
     a_pi, logp_pi = sample(kind, k_pi, loc, ls)
-    q_pi = np.min(q(new.critic.params, s, a_pi), axis=0) + W * c_term(kind, a_pi, *ref)
+    q_pi = np.min(q(new.critic.params, s, a_pi), axis=0) + w * c_term(kind, a_pi, *ref)
     assert float(m["actor_loss"]) == pytest.approx(np.mean(alpha * logp_pi - q_pi), rel=1e-5)
     assert float(m["entropy"]) == pytest.approx(-np.mean(logp_pi), rel=1e-5)
 
     # 4. target, 5. w: this update used w = 0.7; next, w0 - 1 * w0 / (K 1000) from the count
     assert_tree_close(new.target_critic, polyak(state.target_critic, new.critic.params))
-    assert float(m["w"]) == pytest.approx(W)
-    assert float(new.w) == pytest.approx(0.8 - 0.8 / 2000.0, abs=1e-7)
     assert int(new.updates) == 1
+    if align:
+        assert float(m["w"]) == pytest.approx(W)
+        assert float(new.w) == pytest.approx(0.8 - 0.8 / 2000.0, abs=1e-7)
+    else:
+        assert float(new.w) == float(state.w)  # sac-direct keeps its unused w

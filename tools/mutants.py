@@ -24,6 +24,7 @@ Usage (from the repository root):
     python tools/mutants.py --scope all --rerun-survivors jaxo2o/methods/aca.py
     python tools/mutants.py --report                     # scores of the stored sessions only
     python tools/mutants.py --tests-from REV FILE        # the score of an older test suite
+    python tools/mutants.py --report --before REV        # and which mutants REV's tests missed
 Exit status: 0, or 2 on bad input (an unknown file, a baseline that fails).
 """
 
@@ -65,8 +66,9 @@ OPERATORS = re.compile(
 
 @dataclass(frozen=True)
 class Target:
-    """A source file, the fast tests that check it (run in this order, the by-hand ones first),
-    and the top-level names (functions, methods, constants) that form its update code."""
+    """A source file, the fast tests that check it, and the top-level names (functions, methods,
+    constants) that form its update code. The tests run in the order given, older modules
+    first, so that `--before REV` can tell which mutants the suite of REV already killed."""
 
     tests: tuple[str, ...]
     update_code: tuple[str, ...]
@@ -76,7 +78,7 @@ class Target:
 _TRAINER_RUNS = "not trainer and not flop_passes and not compiles"
 TARGETS: dict[str, Target] = {
     "jaxo2o/core/losses.py": Target(
-        ("tests/test_losses.py", "tests/test_iql.py", "tests/test_aca_losses.py"),
+        ("tests/test_iql.py", "tests/test_losses.py", "tests/test_aca_losses.py"),
         (
             "AWR_WEIGHT_CLIP",
             "expectile_loss",
@@ -110,7 +112,7 @@ TARGETS: dict[str, Target] = {
         _TRAINER_RUNS,
     ),
     "jaxo2o/methods/aca.py": Target(
-        ("tests/test_aca_losses.py", "tests/test_aca.py"),
+        ("tests/test_aca.py", "tests/test_aca_losses.py"),
         (
             "GRAD_CLIP_EPS",
             "UPDATES_PER_K",
@@ -131,7 +133,7 @@ TARGETS: dict[str, Target] = {
         _TRAINER_RUNS + " and not online_ml and not fresh_optimizers",
     ),
     "jaxo2o/methods/aca_policies.py": Target(
-        ("tests/test_aca_losses.py", "tests/test_aca.py"),
+        ("tests/test_aca.py", "tests/test_aca_losses.py"),
         (
             "soft_clip",
             "MazePolicy",
@@ -224,8 +226,9 @@ def copy_tree(tree: Path, tests_from: str | None) -> None:
         subprocess.run(["tar", "-x", "-C", str(tree)], input=archive.stdout, check=True)
 
 
-def test_command(target: Target) -> str:
-    tests = " ".join(t for t in target.tests if (ROOT / t).exists())
+def test_command(target: Target, tree: Path) -> str:
+    """The pytest command for a file's tests that exist in `tree` (an older suite may lack some)."""
+    tests = " ".join(t for t in target.tests if (tree / t).exists())
     k = f" -k '{target.deselect}'" if target.deselect else ""
     return f"{sys.executable} -m pytest -x -q -p no:cacheprovider -m 'not slow'{k} {tests}"
 
@@ -286,8 +289,36 @@ def changed_line(diff: str) -> str:
     return f"{' '.join(old)}  ->  {' '.join(new)}"
 
 
-def report(source: str, scope: str) -> tuple[int, int]:
-    """Prints the file's score and its survivors; returns (killed, tested)."""
+FAILED = re.compile(r"^(?:FAILED|ERROR) (\S+)", re.MULTILINE)
+
+
+def killer(output: str) -> str:
+    """The first failing test of a killed mutant's pytest output ("" for a timeout)."""
+    found = FAILED.search(output or "")
+    return found.group(1) if found else ""
+
+
+def tests_at(rev: str, files: tuple[str, ...]) -> set[str]:
+    """`file::test_name` of every test function the files hold at git revision `rev`."""
+    names = set()
+    for f in files:
+        shown = subprocess.run(["git", "-C", str(ROOT), "show", f"{rev}:{f}"], capture_output=True)
+        for name in re.findall(r"^def (test_\w+)", shown.stdout.decode(), re.MULTILINE):
+            names.add(f"{f}::{name}")
+    return names
+
+
+def killed_before(output: str, old_tests: set[str]) -> bool:
+    """Whether the suite of the older revision kills the mutant too: its first failure is an
+    older test, or nothing collected (an import error, a timeout). The older modules run
+    first (`Target.tests`), so a mutant an older test kills is never first failed by a new one."""
+    node = killer(output)
+    return "::" not in node or node.split("[")[0] in old_tests
+
+
+def report(source: str, scope: str, before: str | None = None) -> tuple[int, int]:
+    """Prints the file's score and its survivors (and, with `before`, the score the tests of
+    that git revision get on the same mutants); returns (killed, tested)."""
     path = session_path(source, scope)
     if not path.exists():
         print(f"{source}: no session (run it first)")
@@ -306,6 +337,20 @@ def report(source: str, scope: str) -> tuple[int, int]:
     extra = f", {pending} not run yet" if pending else ""
     extra += f", {other} incompetent" if other else ""
     print(f"{source}: {len(killed)} / {len(tested)} killed ({score:.1f}%){extra}")
+    if before:
+        old = tests_at(before, TARGETS[source].tests)
+        old_killed = [x for x in killed if killed_before(x[1].output, old)]
+        old_score = 100.0 * len(old_killed) / max(len(tested), 1)
+        print(f"  with the tests of {before}: {len(old_killed)} / {len(tested)} ({old_score:.1f}%)")
+        for item, result in sorted(
+            (x for x in killed if x not in old_killed), key=lambda x: x[0].mutations[0].start_pos
+        ):
+            m = item.mutations[0]
+            op = m.operator_name.removeprefix("core/")
+            print(
+                f"  newly killed line {m.start_pos[0]} {op} by {killer(result.output)}: "
+                f"{changed_line(result.diff or '')}"
+            )
     for item, result in survived:
         m = item.mutations[0]
         op = m.operator_name.removeprefix("core/")
@@ -318,7 +363,7 @@ def run(
 ) -> None:
     path, tree = session_path(source, scope), tree_of(source)
     copy_tree(tree, tests_from)
-    command = test_command(target)
+    command = test_command(target, tree)
     os.chdir(tree)
     os.environ["PYTHONPATH"] = str(tree)
     os.environ.setdefault("JAXO2O_CACHE_DIR", str(ROOT / ".cache" / "jax"))
@@ -344,7 +389,7 @@ def run(
             result = mutate_and_test(item.mutations, command, timeout)
             db.set_result(item.job_id, result)
             m = item.mutations[0]
-            status = result.test_outcome or result.worker_outcome
+            status = (result.test_outcome or result.worker_outcome).value
             print(
                 f"  [{n}/{len(todo)}] line {m.start_pos[0]} "
                 f"{m.operator_name.removeprefix('core/')}: {status} "
@@ -363,6 +408,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--report", action="store_true", help="print the stored scores only")
     parser.add_argument("--timeout", type=float, default=TIMEOUT)
     parser.add_argument("--tests-from", metavar="REV", help="run the tests of a git revision")
+    parser.add_argument(
+        "--before", metavar="REV", help="also report the score of the tests REV already had"
+    )
     args = parser.parse_args(argv)
     files = [f.removeprefix("./") for f in args.files] or list(TARGETS)
     unknown = [f for f in files if f not in TARGETS]
@@ -377,7 +425,7 @@ def main(argv: list[str] | None = None) -> int:
             run(source, target, args.scope, args.rerun_survivors, args.timeout, args.tests_from)
     print(f"\nmutation score per file (killed / run), scope {args.scope}:")
     for source in files:
-        report(source, args.scope)
+        report(source, args.scope, args.before)
     return 0
 
 
