@@ -163,6 +163,15 @@ def assert_tree_close(a, b, rtol=1e-5, atol=1e-7):
         np.testing.assert_allclose(f64(x), f64(y), rtol=rtol, atol=atol)
 
 
+def first_adam_step_size(before, after) -> float:
+    """The largest parameter change: a fresh Adam's first step moves every parameter with a
+    non-negligible gradient by lr, so a network that took its step moved by lr exactly."""
+    return max(
+        float(np.max(np.abs(f64(a) - f64(b))))
+        for a, b in zip(jax.tree.leaves(after), jax.tree.leaves(before), strict=True)
+    )
+
+
 def temperature_by_hand(logp_temp) -> tuple[float, float]:
     """(loss, alpha after the step): loss = log alpha (H - H_target), H = -mean log pi."""
     h = -float(np.mean(logp_temp))
@@ -217,8 +226,11 @@ def test_offline_update_losses_by_hand(kind):
     assert float(m["data_log_prob"]) == pytest.approx(np.mean(logp_d), rel=1e-5)
     assert float(m["entropy"]) == pytest.approx(-np.mean(logp_pi), rel=1e-5)
 
-    # 5. target: Qbar <- (1 - tau) Qbar + tau Q
+    # 5. target: Qbar <- (1 - tau) Qbar + tau Q; every network took one Adam step
     assert_tree_close(new.target_critic, polyak(state.target_critic, new.critic.params))
+    for name in ("actor", "critic", "baseline"):
+        step = first_adam_step_size(getattr(state, name).params, getattr(new, name).params)
+        assert step == pytest.approx(LR, rel=2e-3), name
 
 
 # ------------------------------------------------------------------ online: aligned SAC
@@ -272,6 +284,9 @@ def test_online_update_losses_by_hand(kind, align):
 
     # 4. target, 5. w: this update used w = 0.7; next, w0 - 1 * w0 / (K 1000) from the count
     assert_tree_close(new.target_critic, polyak(state.target_critic, new.critic.params))
+    for name in ("actor", "critic"):  # both took one Adam step
+        step = first_adam_step_size(getattr(state, name).params, getattr(new, name).params)
+        assert step == pytest.approx(LR, rel=2e-3), name
     assert int(new.updates) == 1
     if align:
         assert float(m["w"]) == pytest.approx(W)

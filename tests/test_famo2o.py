@@ -580,3 +580,16 @@ def test_balance_loss_value_by_hand():
     assert float(m["balance_loss"]) == pytest.approx(np.mean(alpha * logp_b - q), rel=1e-5)
     # the entropy term moves the value by more than the tolerance by far
     assert abs(np.mean(alpha * logp_b)) > 1.0
+
+
+def test_balance_log_std_is_clipped_to_the_official_range():
+    """The balance model's log-std is clipped to [-10, 2] (official `policy.py`), the universal
+    model's to [-5, 2]."""
+    state = SMALL.init(jax.random.PRNGKey(0), OBS, ACT, SMALL.default_hparams())
+    obs = make_batch(3).obs
+    for raw, clipped in ((-12.0, -10.0), (-9.5, -9.5), (1.5, 1.5), (5.0, 2.0)):
+        _, log_std = SMALL.balance(balance_constant(state.balance.params, 0.0, raw), obs)
+        np.testing.assert_allclose(log_std, clipped)
+        universal = {**state.universal.params, "log_std": jnp.full((ACT,), raw)}
+        _, log_std_u = SMALL.universal(universal, obs, jnp.full((3,), 11.0))
+        np.testing.assert_allclose(log_std_u, min(max(raw, -5.0), 2.0))
