@@ -234,10 +234,10 @@ def test_command(target: Target, tree: Path) -> str:
     return f"{sys.executable} -m pytest -x -q -p no:cacheprovider -m 'not slow'{k} {tests}"
 
 
-def tree_of(source: str, tests_from: str | None = None) -> Path:
-    """The copy a file's mutants are applied in (one per file and suite, so that two can run at
-    once)."""
-    tag = f".tests-{tests_from}" if tests_from else ""
+def tree_of(source: str, tests_from: str | None = None, shard: str = "") -> Path:
+    """The copy a file's mutants are applied in (one per file, suite and shard, so that several
+    can run at once)."""
+    tag = (f".tests-{tests_from}" if tests_from else "") + (f".shard{shard}" if shard else "")
     return STATE / "tree" / (source.replace("/", "_").removesuffix(".py") + tag)
 
 
@@ -369,9 +369,19 @@ def report(
 
 
 def run(
-    source: str, target: Target, scope: str, rerun: bool, timeout: float, tests_from: str | None
+    source: str,
+    target: Target,
+    scope: str,
+    rerun: bool,
+    timeout: float,
+    tests_from: str | None,
+    shard: tuple[int, int] = (0, 1),
 ) -> None:
-    path, tree = session_path(source, scope, tests_from), tree_of(source, tests_from)
+    """Runs the file's pending mutants (those with index = k mod n for shard (k, n))."""
+    k, n_shards = shard
+    shard_tag = f"{k}of{n_shards}" if n_shards > 1 else ""
+    path = session_path(source, scope, tests_from)
+    tree = tree_of(source, tests_from, shard_tag)
     copy_tree(tree, tests_from)
     command = test_command(target, tree)
     os.chdir(tree)
@@ -392,7 +402,8 @@ def run(
                 if result.worker_outcome == WorkerOutcome.NORMAL
                 and result.test_outcome == TestOutcome.SURVIVED
             ]
-        todo.sort(key=lambda i: i.mutations[0].start_pos)
+        todo.sort(key=lambda i: (i.mutations[0].start_pos, i.job_id))
+        todo = todo[k::n_shards]
         print(f"{source}: {len(todo)} mutants to run; tests: {command}", flush=True)
         for n, item in enumerate(todo, 1):
             start = time.monotonic()
@@ -419,10 +430,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=TIMEOUT)
     parser.add_argument("--tests-from", metavar="REV", help="run the tests of a git revision")
     parser.add_argument(
+        "--shard", default="0/1", help="K/N: run every N-th pending mutant from the K-th (0-based)"
+    )
+    parser.add_argument(
         "--before", metavar="REV", help="also report the score of the tests REV already had"
     )
     args = parser.parse_args(argv)
     files = [f.removeprefix("./") for f in args.files] or list(TARGETS)
+    valid = re.fullmatch(r"\d+/\d+", args.shard)
+    shard = tuple(int(x) for x in args.shard.split("/")) if valid else ()
+    if len(shard) != 2 or not 0 <= shard[0] < shard[1]:
+        fail(f"--shard: expected K/N with 0 <= K < N, got {args.shard!r}")
     unknown = [f for f in files if f not in TARGETS]
     if unknown:
         fail(f"unknown file {', '.join(unknown)}; expected one of {', '.join(TARGETS)}")
@@ -432,7 +450,15 @@ def main(argv: list[str] | None = None) -> int:
             if args.fresh:
                 session_path(source, args.scope).unlink(missing_ok=True)
             target = TARGETS[source]
-            run(source, target, args.scope, args.rerun_survivors, args.timeout, args.tests_from)
+            run(
+                source,
+                target,
+                args.scope,
+                args.rerun_survivors,
+                args.timeout,
+                args.tests_from,
+                shard,
+            )
     print(f"\nmutation score per file (killed / run), scope {args.scope}:")
     for source in files:
         report(source, args.scope, args.before, args.tests_from)
