@@ -41,6 +41,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import attrs
 from cosmic_ray.commands.init import init as cr_init
 from cosmic_ray.mutating import mutate_and_test
 from cosmic_ray.testing import run_tests
@@ -387,13 +388,14 @@ def run(
     os.chdir(tree)
     os.environ["PYTHONPATH"] = str(tree)
     os.environ.setdefault("JAXO2O_CACHE_DIR", str(ROOT / ".cache" / "jax"))
-    outcome, output = run_tests(command, timeout)
-    if outcome != TestOutcome.SURVIVED:
-        fail(f"{source}: the tests fail without any mutant; fix them first:\n{output[-3000:]}")
     mode = WorkDB.Mode.open if path.exists() else WorkDB.Mode.create
     with use_db(path, mode) as db:
         if mode == WorkDB.Mode.create:
             init_session(db, tree, source, target, scope)
+        if k == 0:  # one shard checks that the unmutated tree passes
+            outcome, output = run_tests(command, timeout)
+            if outcome != TestOutcome.SURVIVED:
+                fail(f"{source}: the tests fail without any mutant; fix them:\n{output[-3000:]}")
         todo = list(db.pending_work_items)
         if rerun:  # new tests may kill them; set_result overwrites the stored outcome
             todo += [
@@ -407,7 +409,9 @@ def run(
         print(f"{source}: {len(todo)} mutants to run; tests: {command}", flush=True)
         for n, item in enumerate(todo, 1):
             start = time.monotonic()
-            result = mutate_and_test(item.mutations, command, timeout)
+            # the session stores the path of the tree it was made in: mutate this run's tree
+            mutations = [attrs.evolve(m, module_path=tree / source) for m in item.mutations]
+            result = mutate_and_test(mutations, command, timeout)
             db.set_result(item.job_id, result)
             m = item.mutations[0]
             status = (result.test_outcome or result.worker_outcome).value
