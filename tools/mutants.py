@@ -378,7 +378,7 @@ def run(
     tests_from: str | None,
     shard: tuple[int, int] = (0, 1),
 ) -> None:
-    """Runs the file's pending mutants (those with index = k mod n for shard (k, n))."""
+    """Runs the file's pending mutants (for shard (k, n), those whose id is k mod n)."""
     k, n_shards = shard
     shard_tag = f"{k}of{n_shards}" if n_shards > 1 else ""
     path = session_path(source, scope, tests_from)
@@ -404,8 +404,9 @@ def run(
                 if result.worker_outcome == WorkerOutcome.NORMAL
                 and result.test_outcome == TestOutcome.SURVIVED
             ]
-        todo.sort(key=lambda i: (i.mutations[0].start_pos, i.job_id))
-        todo = todo[k::n_shards]
+        # a shard owns the mutants whose id falls in it: the same split whenever a shard starts
+        todo = [i for i in todo if int(i.job_id, 16) % n_shards == k]
+        todo.sort(key=lambda i: i.mutations[0].start_pos)
         print(f"{source}: {len(todo)} mutants to run; tests: {command}", flush=True)
         for n, item in enumerate(todo, 1):
             start = time.monotonic()
