@@ -35,6 +35,7 @@ from jaxo2o.data import dataset_id, load_dataset
 from jaxo2o.data.tiers import TIERS
 from jaxo2o.experiment import execute, plan
 from jaxo2o.report.files import atomic_write_text, read_csv, write_csv
+from jaxo2o.report.plots import pyplot
 from jaxo2o.sweep import finished, write_result
 
 # one suite line per distinct offline phase (the others restore it: core.shared_offline)
@@ -100,10 +101,7 @@ def analyse(curves: list[dict], steps_total: int, tail: float, tol: float) -> di
 
 
 def plot(results: dict[str, dict], path: Path, title: str, tol: float) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, (ax_q, ax_s) = plt.subplots(1, 2, figsize=(11, 4))
     for i, (phase, r) in enumerate(results.items()):

@@ -32,15 +32,20 @@ import numpy as np
 import tyro
 
 from benchmarks.act_share import act_rows, share_table
+from benchmarks.claims import write_claims
+from benchmarks.compare import compare, summary
 from benchmarks.suite import IQL, SUITES, MethodSpec, Suite, domain_of
 from jaxo2o.config import ConfigError, EnvConfig, RunConfig
 from jaxo2o.core.checkpoint import Checkpointer
 from jaxo2o.core.runner import enable_compilation_cache
+from jaxo2o.data import dataset_id, load_dataset, normalized_score
+from jaxo2o.data.generate import ensure_datasets
 from jaxo2o.data.tiers import TIERS
 from jaxo2o.experiment import Experiment, execute, plan
 from jaxo2o.experiment.results import DIP_TEXT
+from jaxo2o.provenance import provenance
 from jaxo2o.report.aggregate import diverged_note, group_stats, split_diverged
-from jaxo2o.report.files import atomic_write_text, provenance, read_csv, write_csv, write_json
+from jaxo2o.report.files import atomic_write_text, read_csv, write_csv, write_json
 from jaxo2o.report.plots import plot_curves
 from jaxo2o.report.stats import rliable_section
 from jaxo2o.report.tables import fmt_mean_std
@@ -200,7 +205,6 @@ class Collected:
 
 def run_suite(args: BenchArgs, suite: Suite, tasks: list, specs: list, root: Path) -> Collected:
     """Make the datasets, then run (or reuse) every experiment of the selection."""
-    from jaxo2o.data import dataset_id, ensure_datasets, load_dataset, normalized_score
 
     out = Collected()
     t0 = time.perf_counter()
@@ -396,7 +400,6 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     write_report(args, suite, got, root, t_start)
     print((root / "table.md").read_text())
-    from benchmarks.claims import write_claims
 
     print(write_claims(root))
     compare_with_reference(root, Path(args.reference) / args.tier, suite.seeds)
@@ -413,7 +416,6 @@ def main(argv: list[str] | None = None) -> int:
 def compare_with_reference(root: Path, reference: Path, n_seeds: int) -> None:
     """Print (and write to <root>/compare.md) this run's cells against the reference's 95% CIs.
     Nothing when the reference is this run's own folder or has no results."""
-    from benchmarks.compare import compare, summary
 
     ref_csv = reference / "runs.csv"
     if not ref_csv.exists() or reference.resolve() == root.resolve():

@@ -14,8 +14,14 @@ This table is the one place outside `jaxo2o/methods/` that names methods.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
+
+import numpy as np
+
+from benchmarks.famo2o_coefficient import famo2o_coefficient
+from jaxo2o.methods.aca import aca_preset
 
 DOMAINS = ("locomotion", "maze")
 
@@ -125,7 +131,6 @@ def aca_settings(alignment: bool) -> Settings:
     is the sac-direct comparison line."""
 
     def settings(domain: str, kind: str) -> KindSettings:
-        from jaxo2o.methods.aca import aca_preset
 
         config, hp, top_n = aca_preset("maze" if domain == "maze" else kind, alignment=alignment)
         return KindSettings(
@@ -144,21 +149,9 @@ def aca_settings(alignment: bool) -> Settings:
 def options_of(hp) -> tuple[str, ...]:
     """A traced-hyperparameter pytree as "name=value" options (every field; the shortest text
     that gives back the same float32)."""
-    import dataclasses
-
-    import numpy as np
 
     text = lambda v: np.format_float_positional(np.float32(float(v)), trim="-")
     return tuple(f"{f.name}={text(getattr(hp, f.name))}" for f in dataclasses.fields(hp))
-
-
-def famo2o_coefficient(p, res, dataset, folder) -> None:
-    """`coefficient.csv`: per run, the spread of FamO2O's chosen coefficient over the dataset's
-    states (the claim that it varies with the state; `benchmarks/claims.py`)."""
-    from benchmarks.famo2o_study import coefficient_spread
-    from jaxo2o.report.files import write_csv
-
-    write_csv(folder / "coefficient.csv", coefficient_spread(p, res, dataset.transitions.obs))
 
 
 METHODS: tuple[MethodSpec, ...] = (

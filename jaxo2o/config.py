@@ -12,6 +12,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxo2o.envs import BRAX_BACKENDS, BRAX_TASKS, TASKS
+
 PROTOCOLS = ("direct", "buffer", "scratch", "union", "seeded")
 """Fine-tuning protocols (how the online phase starts and what it samples):
 - direct:  start from the offline result; batches mix dataset and online data at `offline_fraction`.
@@ -85,7 +87,6 @@ class EnvConfig:
     episode_length: int = 1000  # steps before an episode is truncated
 
     def __post_init__(self):
-        from jaxo2o.envs import BRAX_BACKENDS, BRAX_TASKS, TASKS
 
         _require(self.task in TASKS, "env.task", f"unknown {self.task!r}; choose one of {TASKS}")
         choices = BRAX_BACKENDS if self.task in BRAX_TASKS else (*BRAX_BACKENDS, "none")

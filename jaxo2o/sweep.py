@@ -49,16 +49,23 @@ import tyro
 
 from jaxo2o.config import PROTOCOLS, ConfigError
 from jaxo2o.core import distributed
+from jaxo2o.core.checkpoint import Checkpointer
 from jaxo2o.core.distributed import DistributedConfig
-from jaxo2o.core.runner import enable_compilation_cache
+from jaxo2o.core.loop import placeholder_dataset
+from jaxo2o.core.runner import devices_used, enable_compilation_cache
+from jaxo2o.core.shared_offline import offline_key
+from jaxo2o.data import load_dataset
 from jaxo2o.data.tiers import TIERS
 from jaxo2o.experiment import Experiment, ExperimentResult, check_memory, execute, plan
 from jaxo2o.experiment.lines import Line, expand
 from jaxo2o.experiment.results import DIP_TEXT, dip_text
+from jaxo2o.experiment.spec import parse_pairs
 from jaxo2o.methods import method_names
+from jaxo2o.provenance import provenance
 from jaxo2o.report.aggregate import diverged_note, group_stats, split_diverged
-from jaxo2o.report.files import atomic_write_text, provenance, write_csv, write_json
+from jaxo2o.report.files import atomic_write_text, read_csv, write_csv, write_json
 from jaxo2o.report.plots import plot_curves
+from jaxo2o.report.stats import rliable_section
 from jaxo2o.report.tables import markdown_table
 
 SCORES = ("offline_final", "online_start", "online_dip", "online_final")
@@ -156,9 +163,6 @@ def fail(message: str) -> int:
 def offline_groups(plans: list[tuple[Line, Any]], devices: list | None) -> list[list[str]]:
     """The lines whose offline phases are one computation (`core.shared_offline.offline_key`),
     as groups of folders with more than one member."""
-    from jaxo2o.core.loop import placeholder_dataset
-    from jaxo2o.core.runner import devices_used
-    from jaxo2o.core.shared_offline import offline_key
 
     n_dev = len(devices if devices is not None else jax.devices())
     groups: dict[str, list[str]] = {}
@@ -176,7 +180,6 @@ def offline_groups(plans: list[tuple[Line, Any]], devices: list | None) -> list[
 def write_combined(out: Path, results: list[tuple[Line, list[dict], list[dict]]]) -> str:
     """The files over every line of a sweep: runs.csv, curves.csv, summary.md (mean ± std per
     line and grid point, rliable aggregates over tasks when there are several methods)."""
-    from jaxo2o.report.stats import rliable_section
 
     rows, curves = [], []
     for line, r, c in results:
@@ -207,7 +210,6 @@ def write_combined(out: Path, results: list[tuple[Line, list[dict], list[dict]]]
 
 
 def _grid_keys(exp: Experiment) -> list[str]:
-    from jaxo2o.experiment.spec import parse_pairs
 
     return list(parse_pairs(exp.grid, "grid"))
 
@@ -250,8 +252,6 @@ def main(argv: list[str] | None = None) -> int:
                 )
             exp = line.experiment
             if exp.dataset and exp.dataset not in datasets:
-                from jaxo2o.data import load_dataset
-
                 datasets[exp.dataset] = load_dataset(exp.dataset)
             p = plan(exp, datasets.get(exp.dataset))  # a ConfigError names the line's field
             est = check_memory(p)
@@ -300,8 +300,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrote {out}/runs.csv, curves.csv, summary.md, curves.png, meta.json")
         distributed.barrier("sweep: results written")
         return 0
-    from jaxo2o.report.files import read_csv
-
     results = [
         (line, read_csv(folders[line.folder] / "runs.csv"),
          read_csv(folders[line.folder] / "curves.csv"))
@@ -321,7 +319,6 @@ def main(argv: list[str] | None = None) -> int:
 def run_line(args: SweepArgs, line: Line, p: Any, folder: Path, devices: list | None) -> None:
     """Run one line (resuming from its checkpoints) and write its files (process 0; every
     process holds the full results)."""
-    from jaxo2o.core.checkpoint import Checkpointer
 
     ckpt_dir = folder / "checkpoints"
     if args.force and ckpt_dir.exists():

@@ -25,7 +25,10 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from jaxo2o.core import distributed, progress
+from jaxo2o.core.checkpoint import Checkpointer
+from jaxo2o.core.hooks import ChunkHook
 from jaxo2o.core.loop import Trainer, placeholder_dataset
+from jaxo2o.core.shared_offline import SharedOfflinePhase, offline_key
 from jaxo2o.core.transitions import Transitions
 
 
@@ -71,26 +74,6 @@ def _pad(tree: Any, n_pad: int) -> Any:
     if n_pad == 0:
         return tree
     return jax.tree.map(lambda x: jnp.concatenate([x, jnp.repeat(x[-1:], n_pad, axis=0)]), tree)
-
-
-class ChunkHook:
-    """Called on the host between compiled chunks (the sweep's checkpoints go here).
-
-    `after_chunk(phase, chunk, carry)` sees the runs' carry (device arrays, runs axis first)
-    after chunk `chunk` of `phase` ("offline" or "online"); it must not keep references to it
-    past the call, since the next chunk donates it."""
-
-    def after_chunk(self, phase: str, chunk: int, carry: Any) -> None:  # pragma: no cover
-        pass
-
-    def begin(self, chunks: dict[str, int], outputs: dict[str, list], n_runs: int) -> None:
-        """Before the first chunk: the chunk count per phase, the outputs already collected
-        (when resuming from a checkpoint) and the real (unpadded) run count."""
-
-    def record(self, phase: str, out: Any) -> None:
-        """A chunk's outputs as host arrays, runs axis first (unpadded), in order: "offline"
-        (evaluation, training metrics), "switch" (the evaluation right after the switch),
-        "online" (evaluation, (training metrics, acting info, training return))."""
 
 
 class Program:
@@ -353,7 +336,7 @@ def run_batch(
     desc: str = "train",
     online_data: Transitions | None = None,
     hook: ChunkHook | None = None,
-    checkpoint: Any = None,
+    checkpoint: Checkpointer | None = None,
     shared_offline: str | os.PathLike | None = None,
 ) -> BatchResult:
     """Compile the chunk programs once and run every run of the batch (leading axis of `keys`),
@@ -386,8 +369,6 @@ def run_batch(
     resume = checkpoint.restore(carries, outs_like) if checkpoint is not None else None
     store, offline_from = None, "checkpoint" if resume else "computed"
     if shared_offline is not None and n_off and (resume is None or resume.phase == "offline"):
-        from jaxo2o.core.shared_offline import SharedOfflinePhase, offline_key
-
         k, h, r, d = given
         d = placeholder_dataset(trainer.obs_size, trainer.act_size) if d is None else d
         key = offline_key(trainer, k, h, r, d, n_dev)

@@ -20,7 +20,9 @@ from typing import Annotated
 import numpy as np
 import tyro
 
+from jaxo2o.core.runner import enable_compilation_cache
 from jaxo2o.data.dataset import DatasetError, normalized_score
+from jaxo2o.data.generate import ensure_datasets
 from jaxo2o.data.minari_io import (
     PROJECT_KEY,
     dataset_folder,
@@ -29,6 +31,8 @@ from jaxo2o.data.minari_io import (
     list_local,
     read_dataset,
 )
+from jaxo2o.provenance import provenance
+from jaxo2o.report.files import atomic_write_text
 
 
 def generate(
@@ -48,8 +52,6 @@ def generate(
         progress: show progress bars.
         report: also write the table of sizes and normalized scores to this markdown file.
     """
-    from jaxo2o.core.runner import enable_compilation_cache
-    from jaxo2o.data.generate import ensure_datasets
 
     enable_compilation_cache()
     t0 = time.perf_counter()
@@ -63,8 +65,6 @@ def generate(
     print(f"{len(ids)} datasets ready in {datasets_root()} ({seconds:.0f} s):")
     print(table)
     if report:
-        from jaxo2o.report.files import atomic_write_text, provenance
-
         prov = provenance()
         text = (
             f"# Datasets of the {tier} tier\n\n"

@@ -15,6 +15,9 @@ import dataclasses
 from dataclasses import dataclass
 
 from jaxo2o.config import PROTOCOLS, ConfigError
+from jaxo2o.data.dataset import dataset_id
+from jaxo2o.data.recipe import KINDS
+from jaxo2o.data.tiers import TIERS
 from jaxo2o.experiment.spec import Experiment
 from jaxo2o.methods import get_method
 
@@ -81,9 +84,6 @@ def expand(
 ) -> list[Line]:
     """The lines of a sweep. Without `methods` the template's method; without `tasks` the
     template's environment and dataset (the explicit form: `--env.task`, `--dataset`)."""
-    from jaxo2o.data.dataset import dataset_id
-    from jaxo2o.data.recipe import KINDS
-    from jaxo2o.data.tiers import TIERS
 
     parsed = [parse_method(m) for m in methods] or [(template.method, None)]
     names = {name for name, _ in parsed}

@@ -29,10 +29,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxo2o.core.checkpoint import Checkpointer
 from jaxo2o.core.runner import BatchResult, ChunkHook, run_batch
 from jaxo2o.data.dataset import normalized_score
 from jaxo2o.experiment.memory import check_memory
 from jaxo2o.experiment.plan import Plan
+from jaxo2o.provenance import PACKAGES, package_versions
 
 
 @dataclass
@@ -178,8 +180,6 @@ def checkpoint_key(p: Plan) -> str:
     progress bar), the method and its static config, every run's hyperparameters, the dataset
     id and recipe hash (or contents), the run count and the package versions. The git revision
     is not part of it (a checkpoint survives commits that do not change the numbers' inputs)."""
-    from jaxo2o.report.files import PACKAGES, package_versions
-
     exp = dataclasses.asdict(p.experiment)
     exp["run"] = {k: v for k, v in exp["run"].items() if k != "progress"}
     h = hashlib.sha256()
@@ -222,8 +222,6 @@ def execute(
     check_memory(p)
     ckpt = None
     if checkpoint_dir is not None:
-        from jaxo2o.core.checkpoint import Checkpointer
-
         ckpt = Checkpointer(checkpoint_dir, checkpoint_key(p), checkpoint_every)
     keys = p.keys()
     data = None
