@@ -175,7 +175,7 @@ def train_behaviour(
         broadcast_tree(run_hparams(run, reward_scale=s.reward_scale), 1),
         devices=jax.devices()[:1],
         desc=f"SAC {data.task}",
-        hook=snaps,
+        hooks=[snaps],
     )
     evals = np.asarray(res.metrics["online"]["eval_returns"][0]).mean(axis=-1)[1:]  # [0]: start
     steps = np.asarray(trainer.eval_steps()["online"][1:])

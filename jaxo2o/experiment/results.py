@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -205,7 +206,7 @@ def execute(
     p: Plan,
     devices: list | None = None,
     desc: str | None = None,
-    hook: ChunkHook | None = None,
+    hooks: Sequence[ChunkHook] = (),
     checkpoint_dir: str | Path | None = None,
     checkpoint_every: int = 1,
     shared_offline: str | Path | None = None,
@@ -238,7 +239,7 @@ def execute(
         devices=devices,
         desc=label,
         online_data=online,
-        hook=hook,
+        hooks=hooks,
         checkpoint=ckpt,
         shared_offline=shared_offline,
     )
