@@ -35,11 +35,11 @@ from jaxo2o.data.tiers import TIERS
 from jaxo2o.envs import make_env
 from jaxo2o.envs.maze import layout_of
 from jaxo2o.envs.render import episode_positions, render_trajectories
-from jaxo2o.experiment import execute, plan
+from jaxo2o.experiment.lines import Line
+from jaxo2o.experiment.runner import RunnerOptions, prepare, run
 from jaxo2o.methods.famo2o import FamO2O
 from jaxo2o.report.files import atomic_write_text, write_csv
 from jaxo2o.report.plots import pyplot
-from jaxo2o.sweep import write_result
 
 MODES = ("per_sample", "official_broadcast")
 
@@ -124,15 +124,17 @@ def main(argv: list[str] | None = None) -> int:
         ends = np.logical_or(tr.terminated, tr.truncated)
         eps = episode_positions(np.asarray(tr.obs), np.asarray(tr.next_obs), ends)
         render_trajectories(t.task, eps[:40], out / "dataset.png", scale=48)
-    rows, summary = [], []
+    rows, summary, lines = [], [], []
     for mode in MODES:
         exp = experiment_for(suite, spec, env, ds_id, args.kind, domain)
         exp = dataclasses.replace(exp, method_config=(*exp.method_config, f"weight_mode={mode}"))
-        p = plan(exp, dataset=ds)
-        print(f"== famo2o {mode}: {p.n_runs} runs", flush=True)
-        res = execute(p, desc=f"famo2o {mode}")
+        lines.append(Line(mode, t.task, args.kind, exp))
+    # every mode is run again: the study reads the runs' final states
+    options = RunnerOptions(force=True, checkpoint_every=0, offline_cache="")
+    folders = {line.folder: out / line.label for line in lines}
+    for job, res in run(prepare(lines, out, options, folders, {ds_id: ds}), options):
+        mode, p = job.line.label, job.plan
         method: FamO2O = p.method  # the run's own configuration (widths, weight mode)
-        write_result(out / mode, res, f"famo2o ({mode}) on {ds_id}")
         grids, lo, hi = [], float(p.hp.beta_min[0]), float(p.hp.beta_max[0])
         spread = coefficient_spread(p, res, ds.transitions.obs)
         rows += [r | {"mode": mode} for r in spread]

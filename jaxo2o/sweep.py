@@ -55,7 +55,7 @@ from jaxo2o.data.tiers import TIERS
 from jaxo2o.experiment import Experiment
 from jaxo2o.experiment.lines import Line, expand
 from jaxo2o.experiment.results import DIP_TEXT
-from jaxo2o.experiment.runner import SCORES, RunnerOptions, prepare
+from jaxo2o.experiment.runner import SCORES, RunnerOptions, prepare, run
 from jaxo2o.experiment.spec import parse_pairs
 from jaxo2o.methods import method_names
 from jaxo2o.provenance import provenance
@@ -161,8 +161,8 @@ def main(argv: list[str] | None = None) -> int:
     say = print if main_process else lambda *a, **k: None  # one process reports
     template = args.exp
     if not main_process:  # one progress bar (the setting does not change the numbers)
-        run = dataclasses.replace(template.run, progress=False)
-        template = dataclasses.replace(template, run=run)
+        quiet = dataclasses.replace(template.run, progress=False)
+        template = dataclasses.replace(template, run=quiet)
     out = Path(args.out)
     devices = tuple(jax.devices()[: args.devices]) if args.devices else None
     try:
