@@ -225,7 +225,11 @@ def main(argv: list[str] | None = None) -> int:
         run = dataclasses.replace(template.run, progress=False)
         template = dataclasses.replace(template, run=run)
     out = Path(args.out)
+    lines: list[Line] = []
+    line: Line | None = None  # the line being planned, named by an error
     try:
+        if out.exists() and not out.is_dir():
+            raise ConfigError(f"out: {out} is a file; name a folder for the results")
         if args.checkpoint_every < 0:
             raise ConfigError(f"checkpoint_every: must be >= 0, got {args.checkpoint_every}")
         if args.devices and distributed.multi_process():
@@ -259,8 +263,8 @@ def main(argv: list[str] | None = None) -> int:
             if args.force or not done or args.dry_run:
                 todo.append((line, p, est))
     except (ConfigError, ValueError, FileNotFoundError) as e:
-        where = f"line {line.label} on {line.task} {line.kind}: " if not single and lines else ""
-        return fail(where + str(e) if "line" in locals() else str(e))
+        several = line is not None and len(lines) > 1
+        return fail((f"line {line.label} on {line.task} {line.kind}: " if several else "") + str(e))
     devices = jax.devices()[: args.devices] if args.devices else None
     for line, p, est in todo:
         say(

@@ -111,6 +111,21 @@ def with_observation_statistics(method: Any, dataset: Any) -> Any:
     return type(method)(config)
 
 
+def check_sizes(dataset: Any, env: Any, name: str) -> None:
+    """A dataset made for another task is refused before anything is traced (a dataset loaded
+    without the task's sizes, e.g. once for several lines, is checked here)."""
+    if dataset is None:
+        return
+    where = f"dataset {name}".rstrip()
+    for what, rows, size in (
+        ("observations", dataset.transitions.obs, env.observation_size),
+        ("actions", dataset.transitions.action, env.action_size),
+    ):
+        found = int(np.shape(rows)[-1])
+        if found != size:
+            raise ConfigError(f"{where}: {what} have {found} dimensions, the task expects {size}")
+
+
 def plan(exp: Experiment, dataset: Any = None) -> Plan:
     """Validate and assemble an experiment (loads the dataset unless one is given)."""
     exp.check_data()
@@ -124,6 +139,7 @@ def plan(exp: Experiment, dataset: Any = None) -> Plan:
         dataset = load_dataset(
             exp.dataset, observation_size=env.observation_size, action_size=env.action_size
         )
+    check_sizes(dataset, env, exp.dataset)
     ref = None
     ref_source = dataset
     if exp.reference and (dataset is None or exp.reference != dataset.dataset_id):
