@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import tyro
 
+from benchmarks.aca_schedule import schedule_note
 from jaxo2o.report.aggregate import CONFIDENCE, REPS, _rly, _rng, improvement_probability
 from jaxo2o.report.files import atomic_write_text, read_csv
 
@@ -220,6 +221,8 @@ def write_claims(root: Path, study: Path | None = None, out: Path | None = None)
         "dip - end-of-offline score (higher = smaller drop); 'share' = PEX's share of actions "
         "from its offline policy.\n\n" + "\n".join(lines) + "\n"
     )
+    note = schedule_note(root)
+    text += f"\n{note}" if note else ""
     atomic_write_text(out or root / "claims.md", text)
     return text
 

@@ -70,7 +70,7 @@ def experiment_for(
     domain: str = "locomotion",
 ) -> Experiment:
     settings = spec.settings(domain, kind)
-    budget = suite.budget_of(domain)
+    budget = suite.budget_for(spec.label, domain)
     run = RunConfig(
         offline_steps=budget.offline_steps if spec.offline else 0,
         online_steps=budget.online_steps,

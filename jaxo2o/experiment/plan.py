@@ -22,9 +22,11 @@ from jaxo2o.experiment.spec import RUN_GRID_KEYS, Experiment, coerce, parse_floa
 from jaxo2o.methods import get_method
 
 
-def build_method(name: str, options: dict[str, str], offline_steps: int) -> Any:
-    """Instantiate a method with static config overrides; a config field named `offline_steps`
-    (a schedule horizon) follows the run's."""
+def build_method(
+    name: str, options: dict[str, str], offline_steps: int, online_updates: int = 0
+) -> Any:
+    """Instantiate a method with static config overrides; config fields named `offline_steps`
+    and `online_updates` (schedule horizons) follow the run's."""
     cls = get_method(name)
     base = cls.Config()
     hints = typing.get_type_hints(type(base))
@@ -36,6 +38,8 @@ def build_method(name: str, options: dict[str, str], offline_steps: int) -> Any:
         updates[key] = coerce(value, hints[key], f"method_config.{key}")
     if "offline_steps" in valid and "offline_steps" not in updates:
         updates["offline_steps"] = offline_steps
+    if "online_updates" in valid and "online_updates" not in updates:
+        updates["online_updates"] = online_updates
     return cls(dataclasses.replace(base, **updates))
 
 
@@ -131,7 +135,10 @@ def plan(exp: Experiment, dataset: Any = None) -> Plan:
     exp.check_data()
     env = make_env(exp.env.task, exp.env.backend, exp.env.episode_length)
     method = build_method(
-        exp.method, parse_pairs(exp.method_config, "method_config"), exp.run.offline_steps
+        exp.method,
+        parse_pairs(exp.method_config, "method_config"),
+        exp.run.offline_steps,
+        exp.run.online_steps * exp.run.updates_per_step,
     )
     if dataset is None and exp.dataset:
         from jaxo2o.data import load_dataset
