@@ -32,6 +32,7 @@ import numpy as np
 import tyro
 
 from benchmarks.act_share import act_rows, share_table
+from benchmarks.dataset_check import dataset_report, write_fingerprints
 from benchmarks.suite import IQL, SUITES, MethodSpec, Suite, domain_of
 from jaxo2o.config import ConfigError, EnvConfig, RunConfig
 from jaxo2o.core.checkpoint import Checkpointer
@@ -196,11 +197,13 @@ class Collected:
     dataset_scores: dict[tuple[str, str], float] = field(default_factory=dict)
     timings: list[dict] = field(default_factory=list)
     data_seconds: float = 0.0
+    fingerprints: dict[str, dict] = field(default_factory=dict)  # dataset id -> fingerprint
 
 
 def run_suite(args: BenchArgs, suite: Suite, tasks: list, specs: list, root: Path) -> Collected:
     """Make the datasets, then run (or reuse) every experiment of the selection."""
     from jaxo2o.data import dataset_id, ensure_datasets, load_dataset, normalized_score
+    from jaxo2o.data.fingerprint import fingerprint
 
     out = Collected()
     t0 = time.perf_counter()
@@ -224,6 +227,7 @@ def run_suite(args: BenchArgs, suite: Suite, tasks: list, specs: list, root: Pat
             out.dataset_scores[(t.task, kind)] = float(
                 np.mean(normalized_score(ds.episode_returns, ds.ref_min_score, ds.ref_max_score))
             )
+            out.fingerprints[ds_id] = {"task": t.task, "kind": kind} | fingerprint(ds)
             jobs = []
             if kind in offline_kinds and not args.skip_offline_table:
                 jobs.append(("offline", offline_experiment(suite, env, ds_id, domain), None))
@@ -345,6 +349,8 @@ def write_report(args: BenchArgs, suite: Suite, got: Collected, root: Path, t_st
     text += f"\n## PEX: offline-action share\n\n{share}" if share else ""
     text += offline_header + offline_table(got.offline_rows, got.dataset_scores)
     atomic_write_text(root / "table.md", text)
+    if not args.report_only:  # the datasets read now need not be those the runs were made on
+        write_fingerprints(root, got.fingerprints)
     meta = provenance() | {"tier": args.tier, "suite": dataclasses.asdict(suite)}
     run_record = {
         "created": meta.get("created"),
@@ -418,14 +424,15 @@ def compare_with_reference(root: Path, reference: Path, n_seeds: int) -> None:
     ref_csv = reference / "runs.csv"
     if not ref_csv.exists() or reference.resolve() == root.resolve():
         return
-    text, counts = compare(read_csv(root / "runs.csv"), read_csv(ref_csv))
+    data_text, apart = dataset_report(root, reference)
+    text, counts = compare(read_csv(root / "runs.csv"), read_csv(ref_csv), apart)
     meta = reference / "meta.json"
     made = json.loads(meta.read_text()).get("git_revision", "?") if meta.exists() else "?"
     doc = (
         f"# This run against the reference\n\nReference: `{reference}` (revision {made}); this "
         f"run: `{root}`. Each cell: the reference's mean over seeds with the stratified-bootstrap "
         f"95% CI of that mean, this run's mean, and whether it lies inside.\n\n"
-        f"{summary(counts, n_seeds)}\n\n{text}"
+        f"{summary(counts, n_seeds)}\n\n{data_text}{text}"
     )
     atomic_write_text(root / "compare.md", doc)
     print(doc)
