@@ -60,6 +60,9 @@ class BenchArgs:
     tasks: tuple[str, ...] = ()  # restrict to these tasks
     kinds: tuple[str, ...] = ()  # restrict to these dataset kinds
     offline_cache: str = ".cache/offline"  # offline phases shared between lines ("" = none)
+    # the first seed of every line (seeds first_seed .. first_seed + seeds - 1): a replication on
+    # seeds the reference did not use, e.g. --first-seed 100 --out local-results/seeds-100
+    first_seed: int = 0
 
 
 def experiment_for(
@@ -202,7 +205,13 @@ class Collected:
 
 def run_suite(args: BenchArgs, suite: Suite, tasks: list, specs: list, root: Path) -> Collected:
     """Make the datasets, then run (or reuse) every experiment of the selection."""
-    from jaxo2o.data import dataset_id, ensure_datasets, load_dataset, normalized_score
+    from jaxo2o.data import (
+        DatasetError,
+        dataset_id,
+        ensure_datasets,
+        load_dataset,
+        normalized_score,
+    )
     from jaxo2o.data.fingerprint import fingerprint
 
     out = Collected()
@@ -223,11 +232,19 @@ def run_suite(args: BenchArgs, suite: Suite, tasks: list, specs: list, root: Pat
             if args.kinds and kind not in args.kinds:
                 continue
             ds_id = dataset_id(t.task, kind, args.tier)
-            ds = load_dataset(ds_id)
-            out.dataset_scores[(t.task, kind)] = float(
-                np.mean(normalized_score(ds.episode_returns, ds.ref_min_score, ds.ref_max_score))
-            )
-            out.fingerprints[ds_id] = {"task": t.task, "kind": kind} | fingerprint(ds)
+            try:
+                ds = load_dataset(ds_id)
+            except DatasetError:
+                if not args.report_only:  # a report needs only the finished runs
+                    raise
+                ds = None
+            if ds is not None:
+                out.dataset_scores[(t.task, kind)] = float(
+                    np.mean(
+                        normalized_score(ds.episode_returns, ds.ref_min_score, ds.ref_max_score)
+                    )
+                )
+                out.fingerprints[ds_id] = {"task": t.task, "kind": kind} | fingerprint(ds)
             jobs = []
             if kind in offline_kinds and not args.skip_offline_table:
                 jobs.append(("offline", offline_experiment(suite, env, ds_id, domain), None))
@@ -237,10 +254,11 @@ def run_suite(args: BenchArgs, suite: Suite, tasks: list, specs: list, root: Pat
                     for spec in specs
                 ]
             for label, exp, spec in jobs:
+                exp = dataclasses.replace(exp, first_seed=args.first_seed)
                 folder = root / "runs" / t.task / kind / label
                 if args.report_only and not _done(folder, exp):
                     continue
-                if args.force or not _done(folder, exp):
+                if not args.report_only and (args.force or not _done(folder, exp)):
                     p = plan(exp, dataset=ds)  # a ConfigError names the field
                     print(f"== {t.task} {kind} {label}: {p.n_runs} runs", flush=True)
                     ckpt = folder / "checkpoints"
