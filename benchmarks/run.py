@@ -35,11 +35,13 @@ import tyro
 from benchmarks.act_share import act_rows, share_table
 from benchmarks.claims import write_claims
 from benchmarks.compare import compare, summary
+from benchmarks.dataset_check import dataset_report, write_fingerprints
 from benchmarks.suite import SUITES, MethodSpec, Suite, domain_of
 from jaxo2o import presets
 from jaxo2o.config import ConfigError, EnvConfig, RunConfig
 from jaxo2o.core.runner import enable_compilation_cache
-from jaxo2o.data import dataset_id, load_dataset, normalized_score
+from jaxo2o.data import DatasetError, dataset_id, load_dataset, normalized_score
+from jaxo2o.data.fingerprint import fingerprint
 from jaxo2o.data.generate import ensure_datasets
 from jaxo2o.data.tiers import TIERS
 from jaxo2o.experiment import Experiment
@@ -67,6 +69,9 @@ class BenchArgs:
     tasks: tuple[str, ...] = ()  # restrict to these tasks
     kinds: tuple[str, ...] = ()  # restrict to these dataset kinds
     offline_cache: str = ".cache/offline"  # offline phases shared between lines ("" = none)
+    # the first seed of every line (seeds first_seed .. first_seed + seeds - 1): a replication on
+    # seeds the reference did not use, e.g. --first-seed 100 --out local-results/seeds-100
+    first_seed: int = 0
 
 
 def experiment_for(
@@ -79,7 +84,7 @@ def experiment_for(
 ) -> Experiment:
     preset = spec.preset(domain, kind)
     hparams, method_config = preset.as_options() if preset else ((), ())
-    budget = suite.budget_of(domain)
+    budget = suite.budget_for(spec.label, domain)
     run = RunConfig(
         offline_steps=budget.offline_steps if spec.offline else 0,
         online_steps=budget.online_steps,
@@ -201,6 +206,7 @@ class Collected:
     dataset_scores: dict[tuple[str, str], float] = field(default_factory=dict)
     timings: list[dict] = field(default_factory=list)
     data_seconds: float = 0.0
+    fingerprints: dict[str, dict] = field(default_factory=dict)  # dataset id -> fingerprint
 
 
 def suite_lines(args: BenchArgs, suite: Suite, tasks: list, specs: list) -> list[Line]:
@@ -222,7 +228,12 @@ def suite_lines(args: BenchArgs, suite: Suite, tasks: list, specs: list) -> list
                 preset = spec.preset(domain, kind)
                 record = Applied(preset, ()).record() if preset else None
                 lines.append(Line(spec.label, t.task, kind, exp, record, spec.after))
-    return lines
+    return [
+        dataclasses.replace(
+            line, experiment=dataclasses.replace(line.experiment, first_seed=args.first_seed)
+        )
+        for line in lines
+    ]
 
 
 def run_suite(args: BenchArgs, suite: Suite, tasks: list, specs: list, root: Path) -> Collected:
@@ -241,10 +252,18 @@ def run_suite(args: BenchArgs, suite: Suite, tasks: list, specs: list, root: Pat
     datasets: dict[str, Any] = {}
     for line in lines:
         ds_id = line.experiment.dataset
-        if ds_id not in datasets:
+        if ds_id in datasets:
+            continue
+        try:
             datasets[ds_id] = ds = load_dataset(ds_id)
-            score = normalized_score(ds.episode_returns, ds.ref_min_score, ds.ref_max_score)
-            out.dataset_scores[(line.task, line.kind)] = float(np.mean(score))
+        except DatasetError:
+            if not args.report_only:  # a report needs only the finished runs
+                raise
+            datasets[ds_id] = None
+            continue
+        score = normalized_score(ds.episode_returns, ds.ref_min_score, ds.ref_max_score)
+        out.dataset_scores[(line.task, line.kind)] = float(np.mean(score))
+        out.fingerprints[ds_id] = {"task": line.task, "kind": line.kind} | fingerprint(ds)
     runs = root / "runs"
     if args.report_only:
         for line in lines:
@@ -346,6 +365,8 @@ def write_report(args: BenchArgs, suite: Suite, got: Collected, root: Path, t_st
     text += f"\n## PEX: offline-action share\n\n{share}" if share else ""
     text += offline_header + offline_table(got.offline_rows, got.dataset_scores)
     atomic_write_text(root / "table.md", text)
+    if not args.report_only:  # the datasets read now need not be those the runs were made on
+        write_fingerprints(root, got.fingerprints)
     meta = provenance() | {"tier": args.tier, "suite": dataclasses.asdict(suite)}
     run_record = {
         "created": meta.get("created"),
@@ -417,14 +438,15 @@ def compare_with_reference(root: Path, reference: Path, n_seeds: int) -> None:
     ref_csv = reference / "runs.csv"
     if not ref_csv.exists() or reference.resolve() == root.resolve():
         return
-    text, counts = compare(read_csv(root / "runs.csv"), read_csv(ref_csv))
+    data_text, apart = dataset_report(root, reference)
+    text, counts = compare(read_csv(root / "runs.csv"), read_csv(ref_csv), apart)
     meta = reference / "meta.json"
     made = json.loads(meta.read_text()).get("git_revision", "?") if meta.exists() else "?"
     doc = (
         f"# This run against the reference\n\nReference: `{reference}` (revision {made}); this "
         f"run: `{root}`. Each cell: the reference's mean over seeds with the stratified-bootstrap "
         f"95% CI of that mean, this run's mean, and whether it lies inside.\n\n"
-        f"{summary(counts, n_seeds)}\n\n{text}"
+        f"{summary(counts, n_seeds)}\n\n{data_text}{text}"
     )
     atomic_write_text(root / "compare.md", doc)
     print(doc)

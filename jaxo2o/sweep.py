@@ -166,6 +166,8 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     devices = tuple(jax.devices()[: args.devices]) if args.devices else None
     try:
+        if out.exists() and not out.is_dir():
+            raise ConfigError(f"out: {out} is a file; name a folder for the results")
         if args.devices and distributed.multi_process():
             raise ConfigError(
                 "devices: with several processes the runs are sharded over the devices of all "

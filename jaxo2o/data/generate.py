@@ -47,6 +47,7 @@ from jaxo2o.config import RunConfig, run_hparams
 from jaxo2o.core.loop import Trainer
 from jaxo2o.core.runner import ChunkHook, broadcast_tree, run_batch
 from jaxo2o.core.transitions import Transitions
+from jaxo2o.data.artefact import use_artefact
 from jaxo2o.data.dataset import (
     dataset_id,
     normalized_score,
@@ -576,7 +577,13 @@ def ensure_datasets(
             clean_staging()
             todo, current = [], []
             for k in own:
-                ok, why = is_current(dataset_id(data.task, k, tier), hash_of(data, k))
+                ds_id = dataset_id(data.task, k, tier)
+                # a committed artefact (`jaxo2o.data.artefact`) is the tier's dataset everywhere
+                # (not a sibling that a new behaviour run may remake: kinds made here may then
+                # have other reference scores than the artefacts', named in the log)
+                if k in wanted and use_artefact(ds_id, hash_of(data, k), log=log):
+                    continue
+                ok, why = is_current(ds_id, hash_of(data, k))
                 if ok:
                     current.append(k)
                 elif k in wanted:

@@ -25,9 +25,11 @@ from jaxo2o.experiment.spec import RUN_GRID_KEYS, Experiment, coerce, parse_floa
 from jaxo2o.methods import get_method
 
 
-def build_method(name: str, options: dict[str, str], offline_steps: int) -> Any:
-    """Instantiate a method with static config overrides; a config field named `offline_steps`
-    (a schedule horizon) follows the run's."""
+def build_method(
+    name: str, options: dict[str, str], offline_steps: int, online_updates: int = 0
+) -> Any:
+    """Instantiate a method with static config overrides; config fields named `offline_steps`
+    and `online_updates` (schedule horizons) follow the run's."""
     cls = get_method(name)
     base = cls.Config()
     hints = typing.get_type_hints(type(base))
@@ -39,6 +41,8 @@ def build_method(name: str, options: dict[str, str], offline_steps: int) -> Any:
         updates[key] = coerce(value, hints[key], f"method_config.{key}")
     if "offline_steps" in valid and "offline_steps" not in updates:
         updates["offline_steps"] = offline_steps
+    if "online_updates" in valid and "online_updates" not in updates:
+        updates["online_updates"] = online_updates
     return cls(dataclasses.replace(base, **updates))
 
 
@@ -88,17 +92,36 @@ def with_observation_statistics(method: Any, dataset: Any) -> Any:
     return type(method)(config)
 
 
+def check_sizes(dataset: Any, env: Any, name: str) -> None:
+    """A dataset made for another task is refused before anything is traced (a dataset loaded
+    without the task's sizes, e.g. once for several lines, is checked here)."""
+    if dataset is None:
+        return
+    where = f"dataset {name}".rstrip()
+    for what, rows, size in (
+        ("observations", dataset.transitions.obs, env.observation_size),
+        ("actions", dataset.transitions.action, env.action_size),
+    ):
+        found = int(np.shape(rows)[-1])
+        if found != size:
+            raise ConfigError(f"{where}: {what} have {found} dimensions, the task expects {size}")
+
+
 def plan(exp: Experiment, dataset: Any = None) -> Plan:
     """Validate and assemble an experiment (loads the dataset unless one is given)."""
     exp.check_data()
     env = make_env(exp.env.task, exp.env.backend, exp.env.episode_length)
     method = build_method(
-        exp.method, parse_pairs(exp.method_config, "method_config"), exp.run.offline_steps
+        exp.method,
+        parse_pairs(exp.method_config, "method_config"),
+        exp.run.offline_steps,
+        exp.run.online_steps * exp.run.updates_per_step,
     )
     if dataset is None and exp.dataset:
         dataset = load_dataset(
             exp.dataset, observation_size=env.observation_size, action_size=env.action_size
         )
+    check_sizes(dataset, env, exp.dataset)
     ref = None
     ref_source = dataset
     if exp.reference and (dataset is None or exp.reference != dataset.dataset_id):

@@ -84,9 +84,24 @@ class Job:
 
 
 def comparable(experiment: dict) -> dict:
-    """An experiment's settings without those that cannot change its numbers (the progress bar)."""
+    """An experiment's settings as far as they decide its numbers: without the progress bar,
+    and its "name=value" options as values by name (so "3" and "3.0", or the same options in
+    another order, are one experiment, as `experiment.plan` reads them)."""
     run = {k: v for k, v in experiment.get("run", {}).items() if k != "progress"}
-    return experiment | {"run": run}
+    options = {
+        key: {name: _value(value) for name, _, value in (o.partition("=") for o in items)}
+        for key in ("hparams", "method_config", "grid")
+        if isinstance(items := experiment.get(key), list | tuple)
+    }
+    return experiment | {"run": run} | options
+
+
+def _value(text: str) -> tuple:
+    """An option's value: numbers (a grid's comma-separated list too) as floats."""
+    try:
+        return tuple(float(v) for v in text.split(",") if v)
+    except ValueError:
+        return (text,)
 
 
 def finished(folder: Path, exp: Experiment) -> bool | None:
