@@ -10,7 +10,10 @@ revision, machine, timings) to --out. Several lines write those files per line t
 Lines are named the way a user thinks: `--methods iql:direct pex sac:scratch --tasks
 inverted_double_pendulum --kinds medium medium-replay --tier quick` (the tier gives the
 environment settings and the Minari ids); the explicit form `--method M --env.task T --dataset
-ID` is still accepted. `--grid pex.selection_inverse_temperature=1,10` applies to one method.
+ID` is still accepted. Each line starts from its method's official settings for the task's
+domain (`jaxo2o.presets`); an option given here wins over them, and --dry-run prints both
+(`--no-presets`: the methods' defaults). `--grid pex.selection_inverse_temperature=1,10`
+applies to one method. The work itself is the experiment runner's (`jaxo2o.experiment.runner`).
 
 Lines whose offline phases are the same computation (IQL and PEX; the protocols of one method;
 ACA and sac-direct) compute it once: its end is kept in --offline-cache and restored by the
