@@ -22,7 +22,7 @@ import pytest
 
 from jaxo2o.core.optim import net_init
 from jaxo2o.core.transitions import Transitions
-from jaxo2o.methods.aca import ACA, ACAConfig
+from jaxo2o.methods.aca import ACA, ACAConfig, clip_grad_norm
 
 OBS, ACT, N = 3, 2, 8
 HIDDEN = (8,)
@@ -293,3 +293,13 @@ def test_online_update_losses_by_hand(kind, align):
         assert float(new.w) == pytest.approx(0.8 - 0.8 / 2000.0, abs=1e-7)
     else:
         assert float(new.w) == float(state.w)  # sac-direct keeps its unused w
+
+
+# ------------------------------------------------------------------ the gradient clip's epsilon
+def test_clip_grad_norm_adds_torchs_epsilon_to_the_norm():
+    """scale = max_norm / (norm + 1e-6): at a norm of 2e-6 the epsilon decides the value (1/3
+    with +1e-6; 1, i.e. no clip, with -1e-6; 1/2 without it)."""
+    grads = {"a": jnp.asarray([2e-6, 0.0], jnp.float32)}
+    clipped, norm = clip_grad_norm(grads, jnp.asarray(1e-6, jnp.float32))
+    assert float(norm) == pytest.approx(2e-6, rel=1e-6)
+    np.testing.assert_allclose(clipped["a"], [2e-6 / 3.0, 0.0], rtol=1e-5)
