@@ -132,7 +132,7 @@ TARGETS: dict[str, Target] = {
             "aligned_q",
             "_online_update",
         ),
-        _TRAINER_RUNS + " and not online_ml and not fresh_optimizers",
+        _TRAINER_RUNS,
     ),
     "jaxo2o/methods/aca_policies.py": Target(
         ("tests/test_aca_losses.py", "tests/test_aca.py"),
@@ -144,7 +144,7 @@ TARGETS: dict[str, Target] = {
             "clip_floor",
             "greedy_action",
         ),
-        _TRAINER_RUNS + " and not online_ml and not fresh_optimizers",
+        _TRAINER_RUNS,
     ),
     "jaxo2o/methods/iql.py": Target(
         ("tests/test_iql.py",),
