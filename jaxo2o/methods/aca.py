@@ -38,8 +38,7 @@ The switch (`to_online`, from `ACAOfflineState` to `ACAOnlineState`), alignment 
 - R_k is built from Z_k: the same hidden layers and head, the first layer's observation columns
   copied from Z_k and its ACTION columns ZERO, so R_k(s, a) = Z_k(s) exactly; the target R is a hard
   copy of R. The offline Q weights are discarded;
-- log alpha is reset to 0 (alpha = 1) (`online_temperature="keep"` keeps the offline one instead:
-  not official, a diagnostic);
+- log alpha is reset to 0 (alpha = 1);
 - the offline Adam states of the actor, the critic (now R's: the same shapes as Q's) and the
   temperature carry over. This is faithful to the official code, whose `load_model` restores every
   optimizer before R is overwritten in place. Z's optimizer state is dropped: Z is frozen online;
@@ -70,11 +69,10 @@ Online phase (`update(online=True)`), order temperature -> critic -> actor -> ta
    x updates per iteration, the warm-up included as in the official 100k), so w follows the
    official curve as a share of the phase and reaches the same end value. "scaled" is not
    official: a named choice for short budgets.
-Z is frozen and there is no ML term online (`online_ml=True` keeps SAC+ML's actor loss online with
-the critic above: not official, a diagnostic). Two more diagnostics, not official, off by default:
-`online_optimizers="fresh"` starts the actor, critic and temperature on new Adam states at the
-switch; `online_frozen="critic"` never updates the online critic. The online phase logs
-`actor_step_norm`, the size of the actor's Adam step.
+Z is frozen and there is no ML term online. The online phase logs `actor_step_norm`, the size of
+the actor's Adam step. Diagnostics that change the method (a kept temperature, fresh optimizers, a
+frozen critic, SAC+ML's loss online) are study code: `benchmarks/aca_variants.py` overrides the
+online steps below (`switch_temperature`, `online_critic_step`, `online_actor_objective`).
 
 sac-direct (`ACAConfig(alignment=False)`): the same SAC+ML offline phase; `to_online` keeps the
 offline Q and its target, resets log alpha to 0 and keeps every Adam state; online, plain SAC losses
@@ -266,9 +264,6 @@ def validate_aca_hparams(hp: ACAHParams) -> ACAHParams:
 # ACAConfig's string fields and their allowed values
 _CONFIG_CHOICES = {
     "policy": POLICIES,
-    "online_temperature": ("reset", "keep"),
-    "online_optimizers": ("carry", "fresh"),
-    "online_frozen": ("none", "critic"),
     "w_schedule": W_SCHEDULES,
 }
 
@@ -282,17 +277,6 @@ class ACAConfig:
     policy: str = "squashed"
     alignment: bool = True  # False: sac-direct (plain SAC fine-tuning of the offline Q)
     reward_normalization: str = "none"
-    # the temperature at the switch: "reset" to alpha = 1 (the official code), or "keep" the
-    # offline one (not an official setting: a diagnostic of the reset's effect)
-    online_temperature: str = "reset"
-    # keep SAC+ML's behaviour-likelihood term in the online actor loss (not official: a
-    # diagnostic of what the offline anchor does online; the official online loss has none)
-    online_ml: bool = False
-    # two more diagnostics, not official: "fresh" starts the online phase with new Adam states
-    # for the actor, critic and temperature (official: "carry" the offline ones); `online_frozen`
-    # = "critic" never updates the online critic, so the actor trains against the switch's critic
-    online_optimizers: str = "carry"
-    online_frozen: str = "none"
     # the w schedule's K: "absolute" (official: K 1000 updates per w0) or "scaled" to the run's
     # online updates (`scaled_w_k`; not official, for budgets shorter than 100k updates)
     w_schedule: str = "absolute"
@@ -307,9 +291,8 @@ class ACAConfig:
         for field, choices in _CONFIG_CHOICES.items():
             value = getattr(self, field)
             require(value in choices, field, f"unknown {value!r}; choose one of {choices}")
-        for field in ("alignment", "online_ml"):
-            value = getattr(self, field)
-            require(isinstance(value, bool), field, f"must be True or False, got {value!r}")
+        value = self.alignment
+        require(isinstance(value, bool), "alignment", f"must be True or False, got {value!r}")
         n = self.online_updates
         require(
             isinstance(n, int) and not isinstance(n, bool) and n >= 0,
@@ -557,22 +540,19 @@ class ACA(Method):
             target, w = r_params, jnp.asarray(hp.w0, jnp.float32)
         else:
             critic, target, w = state.critic, state.target_critic, jnp.zeros((), jnp.float32)
-        log_alpha, actor = state.log_alpha, state.actor
-        if self.config.online_temperature == "reset":
-            log_alpha = NetState(jnp.zeros_like(log_alpha.params), log_alpha.opt_state)
-        if self.config.online_optimizers == "fresh":
-            actor = net_init(actor.params, optax.adam(hp.actor_lr))
-            critic = net_init(critic.params, optax.adam(hp.critic_lr))
-            log_alpha = net_init(log_alpha.params, optax.adam(hp.alpha_lr))
         return ACAOnlineState(
             reference_actor=state.actor.params,
-            actor=actor,
+            actor=state.actor,
             critic=critic,
             target_critic=target,
-            log_alpha=log_alpha,
+            log_alpha=self.switch_temperature(state.log_alpha),
             w=w,
             updates=jnp.zeros((), jnp.int32),
         )
+
+    def switch_temperature(self, log_alpha: NetState) -> NetState:
+        """The temperature at the switch: log alpha = 0, its Adam state kept (official)."""
+        return NetState(jnp.zeros_like(log_alpha.params), log_alpha.opt_state)
 
     # -- online: ACA (or plain SAC for sac-direct)
     def aligned_term(
@@ -630,9 +610,7 @@ class ACA(Method):
         else:
             offset = 0.0
         y = td_target(batch.reward, batch.mask, next_q - alpha * next_logp, hp.discount)
-        critic, c_loss, q_mean = self.critic_step(state.critic, batch, y, hp, offset)
-        if self.config.online_frozen == "critic":
-            critic = state.critic
+        critic, c_loss, q_mean = self.online_critic_step(state.critic, batch, y, hp, offset)
 
         # 3. actor (against the updated critic), gradient clipped
         def actor_loss(params):
@@ -641,10 +619,7 @@ class ACA(Method):
             q = jnp.min(self.q(critic.params, batch.obs, a), axis=0)
             if align:
                 q = q + w * self.aligned_term(*ref_s, a, hp)[0]
-            if self.config.online_ml:
-                logp_data = policy_log_prob(kind, loc, log_std, batch.action)
-                return ml_actor_loss(logp, q, logp_data, alpha, hp.ml_alpha)[0], logp
-            return jnp.mean(alpha * logp - q), logp
+            return self.online_actor_objective(loc, log_std, logp, q, batch, alpha, hp), logp
 
         (a_loss, logp), a_grads = jax.value_and_grad(actor_loss, has_aux=True)(state.actor.params)
         a_grads, grad_norm = clip_grad_norm(a_grads, hp.actor_grad_clip)
@@ -669,6 +644,26 @@ class ACA(Method):
             "actor_step_norm": step_norm(state.actor.params, actor.params),
             **metrics,
         }
+
+    def online_critic_step(
+        self, critic: NetState, batch: Transitions, y: jax.Array, hp: ACAHParams, offset: Any
+    ) -> tuple[NetState, jax.Array, jax.Array]:
+        """The online critic's step (`critic_step`)."""
+        return self.critic_step(critic, batch, y, hp, offset)
+
+    def online_actor_objective(
+        self,
+        loc: jax.Array,
+        log_std: jax.Array,
+        logp: jax.Array,
+        q: jax.Array,
+        batch: Transitions,
+        alpha: jax.Array,
+        hp: ACAHParams,
+    ) -> jax.Array:
+        """The online actor loss from the sampled actions' log pi and (aligned) q: plain SAC's
+        mean(alpha log pi - q); `loc`, `log_std` and `batch` are there for variants."""
+        return jnp.mean(alpha * logp - q)
 
     # -- the Method protocol
     def update(
