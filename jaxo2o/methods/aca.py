@@ -1,109 +1,13 @@
 """ACA, actor-critic alignment (Yu & Zhang, ICML 2023), and its comparison line "sac-direct".
 
-Checked against the official code (ZishunYu/ACA on d3rlpy 1.1.0; spec `famo2o_aca_official_code.md`
-part B). One class serves both lines: the static `ACAConfig.alignment` chooses between them.
-
-Networks (widths `hidden`, `n_critics` members per ensemble, orthogonal initialisation):
-- policy pi, per domain (`ACAConfig.policy`):
-  - "squashed" (locomotion): SAC's tanh-squashed Gaussian, state-dependent log-std clamped to
-    [-20, 2]; a = tanh(u), u ~ N(mu(s), sigma(s)); log pi(a|s) of a given action uses
-    atanh(clamp(a, +-0.999999)) (d3rlpy's `log_prob`).
-  - "maze" (AntMaze-style): a Gaussian N(tanh mu(s), sigma) with a state-independent
-    log sigma = -5 + 5 sigmoid(p), p initialised to 0 (log sigma starts at -2.5); samples are
-    clamped to [-1, 1] and scored under the unsquashed Gaussian at the clamped value (no Jacobian).
-  The greedy action is tanh(mu(s)) for both.
-- critics Q_k(s, a), k = 1..n, on concat(s, a) (the observation columns are the first obs_size rows
-  of the first kernel), with Polyak targets;
-- baselines Z_k(s), k = 1..n, on s (offline only);
-- log alpha, initialised to 0 (alpha = 1).
-
-Offline phase, SAC+ML (`update(online=False)`), in the official order
-temperature -> critic -> Z -> actor -> target:
-1. temperature: L = log alpha * (H - H_target), H = -mean log pi(a~|s) with a~ ~ pi(s) (no
-   gradient), H_target = target_entropy_per_dim * dim(A). Like the official code, it is *log alpha*
-   that multiplies (`sac.py` multiplies alpha); the new alpha is used by every later step;
-2. critic: y = r + gamma mask [min_k Qbar_k(s', a') - alpha log pi(a'|s')], a' ~ pi(s'),
-   L = sum_k mean((Q_k(s, a) - y)^2);
-3. Z: y_Z = r + gamma mask [log pi(a''|s') + min_k Z_k(s') - alpha log pi(a''|s')] with a second
-   draw a'' ~ pi(s') (as the official code), no target network and no gradient through y_Z;
-   L_Z = sum_k mean((log pi(a|s) + Z_k(s) - y_Z)^2), log pi(a|s) detached;
-4. actor: a~ ~ pi(s) (reparameterised), q = min_k Q_k(s, a~) with the critic just updated,
-   lambda = ml_alpha / mean|q| (detached, ml_alpha = 30),
-   L = lambda mean(alpha log pi(a~|s) - q) - mean(log pi(a_D|s)). No gradient clipping offline;
-5. target: Qbar <- (1 - tau) Qbar + tau Q.
-
-The switch (`to_online`, from `ACAOfflineState` to `ACAOnlineState`), alignment on:
-- pi0 = the offline policy's parameters, frozen (in no optimizer); the online actor starts from the
-  same weights;
-- R_k is built from Z_k: the same hidden layers and head, the first layer's observation columns
-  copied from Z_k and its ACTION columns ZERO, so R_k(s, a) = Z_k(s) exactly; the target R is a hard
-  copy of R. The offline Q weights are discarded;
-- log alpha is reset to 0 (alpha = 1);
-- the offline Adam states of the actor, the critic (now R's: the same shapes as Q's) and the
-  temperature carry over. This is faithful to the official code, whose `load_model` restores every
-  optimizer before R is overwritten in place. Z's optimizer state is dropped: Z is frozen online;
-- w = w0 and an update counter at 0.
-The reparameterised critic is Q(s, a) = R_k(s, a) + w c(log pi0(a|s)) with the soft lower clip
-c(x) = softplus(x - m(s)) + m(s), m(s) = min(log pi0(mu - beta sigma|s), log pi0(mu + beta sigma|s))
-computed without gradient. For the squashed policy mu and sigma are pre-tanh, every dimension is
-shifted together and the value is the squashed distribution's log-density at tanh(mu +- beta sigma)
-(tanh correction included); for the maze policy m is state-independent,
--d beta^2 / 2 - sum_d log sigma_d - (d / 2) log 2 pi.
-
-Online phase (`update(online=True)`), order temperature -> critic -> actor -> target -> w:
-1. temperature: as offline;
-2. critic: y = r + gamma mask [min_k Rbar_k(s', a') + w c(log pi0(a'|s')) - alpha log pi(a'|s')],
-   a' ~ pi(s'); L = sum_k mean((R_k(s, a) + w c(log pi0(a|s)) - y)^2); the c-terms are constants;
-3. actor: L = mean(alpha log pi(a~|s) - [min_k R_k(s, a~) + w c(log pi0(a~|s))]) with R just updated
-   and the gradient flowing through c (through a~); the actor gradient is clipped to global norm
-   `actor_grad_clip` (0.25; torch's `clip_grad_norm_`: scale by clip / (norm + 1e-6) when below 1);
-4. target: Rbar <- (1 - tau) Rbar + tau R;
-5. w <- max(w - w0 / (K 1000), w_min) (`interpolation_weight`). The state keeps the update count and
-   w is computed from it in closed form in float32 (the official code subtracts repeatedly in
-   float64): the same values up to rounding. The update uses the w before its decrement.
-   The official K counts absolute updates of a 100k-update online phase (w reaches w_min after
-   K 1000 (1 - w_min / w0) updates: 20k for medium's K = 40, 100k for AntMaze's K = 200), so a
-   shorter phase ends with w far above w_min (the quick tier's 15k updates: 0.627 at K = 40;
-   12k: 0.940 at K = 200). `ACAConfig.w_schedule` chooses: "absolute" (official, the default) or
-   "scaled", K multiplied by (the run's online updates) / 100k (`scaled_w_k`; online iterations
-   x updates per iteration, the warm-up included as in the official 100k), so w follows the
-   official curve as a share of the phase and reaches the same end value. "scaled" is not
-   official: a named choice for short budgets.
-Z is frozen and there is no ML term online. The online phase logs `actor_step_norm`, the size of
-the actor's Adam step. Diagnostics that change the method (a kept temperature, fresh optimizers, a
-frozen critic, SAC+ML's loss online) are study code: `benchmarks/aca_variants.py` overrides the
-online steps below (`switch_temperature`, `online_critic_step`, `online_actor_objective`).
-
-sac-direct (`ACAConfig(alignment=False)`): the same SAC+ML offline phase; `to_online` keeps the
-offline Q and its target, resets log alpha to 0 and keeps every Adam state; online, plain SAC losses
-(no ML term, no Z, no c-term) in the same order with the same actor gradient clip, so the alignment
-is the only difference. The official code has no direct fine-tuning script; this definition is ours
-(spec C13). It is a configuration of this method, not a second registered name: everything but three
-branches is shared, and a comparison needs both lines to share the offline checkpoint code.
-
-Run-level parts (wired by the loop, not here):
-- updates begin once the buffer holds more than one batch (d3rlpy's `len(buffer) > batch_size`):
-  in `core.loop`, where iteration i inserts its transition before updating, that is
-  `warmup_steps = batch_size` for an empty buffer (warmup_random=False) and 0 for a seeded one
-  (d3rlpy's buffer lags one step, so its first update comes one step later); w decays per update,
-  not per environment step;
-- the online buffer is seeded with the `top_n` complete offline episodes of highest raw return
-  (`jaxo2o.data.dataset.top_return_episodes`; 50 for medium-replay, medium-expert and expert, 0
-  otherwise); online transitions are added to the same buffer, sampled uniformly (no mixing ratio);
-- the maze preset shifts rewards by -1 (`reward_normalization="minus_one"`).
-
-Deliberate deviations from the official code:
-- transitions are stored in the standard way (s, a, r, s', terminated, truncated): d3rlpy 1.1.0's
-  online buffer flags the penultimate transition of a terminated episode as terminal too (an
-  off-by-one) and drops the last transition of a timed-out episode; neither is copied;
-- the maze preset's reward shift r - 1 applies in both phases: the official offline script had no
-  reward scaler (Z fitted on 0/1 rewards, R on -1/0), and its online scaler does not exist in the
-  pinned d3rlpy;
-- the project's network conventions: orthogonal initialisation instead of PyTorch's default, and the
-  squashed policy's mean and log-std in one output layer (d3rlpy has two heads; same function
-  class);
-- the top-N ranking breaks ties by dataset order, and its episodes are the project's (every row
-  kept, timeouts included), not d3rlpy's.
+Offline, SAC+ML: SAC with a behaviour-likelihood term in the actor loss and baselines Z_k(s) fitted
+to the soft value. At the switch the critic is re-parameterised as Q = R + w c(log pi0) with R
+built from Z (R(s, a) = Z(s) exactly), so the online critic starts in agreement with the offline
+policy pi0; online, SAC on that critic while w decays from w0 to w_min. `ACAConfig.alignment=False`
+is sac-direct: the same offline checkpoint fine-tuned with plain SAC, so that the alignment is the
+only difference. Checked against the official code (github.com/ZishunYu/ACA, on d3rlpy 1.1.0).
+The full description (losses in their official order, the switch, the w schedule, the run-level
+parts and every deviation from the official code) is `docs/aca.md`.
 """
 
 from __future__ import annotations
@@ -316,7 +220,7 @@ _PRESET_FIELDS = (
     "clip_beta", "w0", "w_k", "w_min", "top_n", "target_entropy_per_dim", "policy",
     "reward_normalization",
 )  # fmt: skip
-# configs/online/*.yaml and configs/offline/*.yaml of the official code (spec B.4). The maze
+# configs/online/*.yaml and configs/offline/*.yaml of the official code. The maze
 # reward shift applies in both phases (a deviation: the official offline run had no shift).
 # fmt: off
 ACA_PRESETS: dict[str, dict[str, Any]] = {
