@@ -32,7 +32,7 @@ import numpy as np
 import tyro
 
 from benchmarks.act_share import act_rows, share_table
-from benchmarks.dataset_check import dataset_report, write_fingerprints
+from benchmarks.dataset_check import dataset_report, differs_line, write_fingerprints
 from benchmarks.suite import IQL, SUITES, MethodSpec, Suite, domain_of
 from jaxo2o.config import ConfigError, EnvConfig, RunConfig
 from jaxo2o.core.checkpoint import Checkpointer
@@ -245,6 +245,11 @@ def run_suite(args: BenchArgs, suite: Suite, tasks: list, specs: list, root: Pat
                     )
                 )
                 out.fingerprints[ds_id] = {"task": t.task, "kind": kind} | fingerprint(ds)
+                said = differs_line(
+                    ds_id, out.fingerprints[ds_id], Path(args.reference) / args.tier
+                )
+                if said:
+                    print(said, flush=True)
             jobs = []
             if kind in offline_kinds and not args.skip_offline_table:
                 jobs.append(("offline", offline_experiment(suite, env, ds_id, domain), None))

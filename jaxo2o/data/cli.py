@@ -196,7 +196,7 @@ def export(ids: Annotated[tuple[str, ...], tyro.conf.Positional], to: str = "") 
 
     Args:
         ids: Minari ids of local datasets, e.g. jaxo2o/pointmaze-umaze/play-quick-v0.
-        to: the artefacts' root folder (default: the repository's datasets/).
+        to: the artefacts' root folder (default: the repository's artefacts/).
     """
     from jaxo2o.data.artefact import ROOT, artefact_path, export_dataset
     from jaxo2o.data.minari_io import read_metadata
