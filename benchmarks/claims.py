@@ -21,6 +21,7 @@ coefficient's range.
 
 from __future__ import annotations
 
+import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -94,7 +95,6 @@ def load_rows(root: Path, study: Path) -> list[dict]:
 def share_rows(root: Path) -> list[dict]:
     """PEX's offline-action share per run: in the first online interval that ends after its
     warm-up ("pex-share-early") and in the last interval ("pex-share-late")."""
-    import json
 
     rows = []
     for f in sorted(root.glob("runs/*/*/pex/act.csv")):

@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import Any
 
 from jaxo2o.data import fingerprint as fp
+from jaxo2o.report.files import write_json
 
 
 def write_fingerprints(root: Path, fingerprints: dict[str, dict[str, Any]]) -> None:
     """`<root>/datasets.json`: the fingerprint of every dataset this run read."""
-    from jaxo2o.report.files import write_json
 
     write_json(root / fp.FILE, {"datasets": dict(sorted(fingerprints.items()))})
 

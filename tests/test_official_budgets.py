@@ -10,11 +10,12 @@ from pathlib import Path
 import pytest
 
 from benchmarks.aca_schedule import end_of_schedule
-from benchmarks.run import _done, experiment_for
+from benchmarks.run import experiment_for
 from benchmarks.suite import SUITES, domain_of
 from jaxo2o.config import EnvConfig
 from jaxo2o.data.dataset import dataset_id
 from jaxo2o.data.tiers import TIERS
+from jaxo2o.experiment.runner import finished
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -58,7 +59,7 @@ def test_quick_tier_committed_experiments_are_still_finished():
                 exp = experiment_for(suite, spec, env, dataset_id(t.task, kind, "quick"), kind,
                                      domain)  # fmt: skip
                 exp = replace(exp, run=replace(exp.run, progress=False))
-                assert _done(folder, exp), folder
+                assert finished(folder, exp), folder
                 checked += 1
     assert checked == 5 * len(suite.methods)
 

@@ -24,8 +24,10 @@ from typing import Any
 import numpy as np
 
 from jaxo2o.core.transitions import Transitions
+from jaxo2o.data import load_dataset
 from jaxo2o.data.dataset import DatasetError, episode_ends
 from jaxo2o.data.fingerprint import fingerprint
+from jaxo2o.data.minari_io import incomplete_reason, write_dataset
 
 ROOT = Path(__file__).resolve().parents[2] / "artefacts"
 ARRAYS = ("obs", "action", "reward", "terminated", "truncated")
@@ -102,8 +104,6 @@ def read_artefact(path: Path) -> tuple[Transitions, dict]:
 def import_artefact(ds_id: str, path: Path) -> dict:
     """Write the artefact at `path` as the local Minari dataset `ds_id` (replacing one there),
     check its content hash against the recorded fingerprint, and return the fingerprint."""
-    from jaxo2o.data import load_dataset
-    from jaxo2o.data.minari_io import write_dataset
 
     t, meta = read_artefact(path)
     write_dataset(
@@ -138,8 +138,6 @@ def use_artefact(ds_id: str, recipe: str, log: Any = print, root: Path = ROOT) -
     """Make the local `ds_id` the committed artefact's bytes when one exists for the current
     recipe: import it if the local dataset is missing, incomplete or has another content hash.
     True when the local dataset is now the artefact; False when there is no usable artefact."""
-    from jaxo2o.data import load_dataset
-    from jaxo2o.data.minari_io import incomplete_reason
 
     path = artefact_path(ds_id, root)
     if not path.exists():

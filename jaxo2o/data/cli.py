@@ -21,7 +21,10 @@ from typing import Annotated
 import numpy as np
 import tyro
 
+from jaxo2o.core.runner import enable_compilation_cache
+from jaxo2o.data.artefact import ROOT, artefact_path, export_dataset
 from jaxo2o.data.dataset import DatasetError, normalized_score
+from jaxo2o.data.generate import ensure_datasets
 from jaxo2o.data.minari_io import (
     PROJECT_KEY,
     dataset_folder,
@@ -29,7 +32,10 @@ from jaxo2o.data.minari_io import (
     incomplete_reason,
     list_local,
     read_dataset,
+    read_metadata,
 )
+from jaxo2o.provenance import provenance
+from jaxo2o.report.files import atomic_write_text
 
 
 def generate(
@@ -49,8 +55,6 @@ def generate(
         progress: show progress bars.
         report: also write the table of sizes and normalized scores to this markdown file.
     """
-    from jaxo2o.core.runner import enable_compilation_cache
-    from jaxo2o.data.generate import ensure_datasets
 
     enable_compilation_cache()
     t0 = time.perf_counter()
@@ -64,8 +68,6 @@ def generate(
     print(f"{len(ids)} datasets ready in {datasets_root()} ({seconds:.0f} s):")
     print(table)
     if report:
-        from jaxo2o.report.files import atomic_write_text, provenance
-
         prov = provenance()
         text = (
             f"# Datasets of the {tier} tier\n\n"
@@ -198,8 +200,6 @@ def export(ids: Annotated[tuple[str, ...], tyro.conf.Positional], to: str = "") 
         ids: Minari ids of local datasets, e.g. jaxo2o/pointmaze-umaze/play-quick-v0.
         to: the artefacts' root folder (default: the repository's artefacts/).
     """
-    from jaxo2o.data.artefact import ROOT, artefact_path, export_dataset
-    from jaxo2o.data.minari_io import read_metadata
 
     root = Path(to) if to else ROOT
     for ds_id in ids:

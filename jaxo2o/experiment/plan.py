@@ -7,17 +7,20 @@ import dataclasses
 import itertools
 import math
 import typing
-from dataclasses import dataclass
 from typing import Any
 
 import jax.numpy as jnp
 import numpy as np
 
-from jaxo2o.config import ConfigError, RunHParams, run_hparams
-from jaxo2o.core.loop import Trainer
+from jaxo2o.config import ConfigError, run_hparams
+from jaxo2o.core.loop import Trainer, placeholder_dataset
 from jaxo2o.core.runner import stack_trees
 from jaxo2o.core.transitions import Transitions
+from jaxo2o.data import load_dataset
+from jaxo2o.data.dataset import top_return_episodes, trajectory_return_range
 from jaxo2o.envs import make_env
+from jaxo2o.experiment.memory import check_memory
+from jaxo2o.experiment.planned import Plan
 from jaxo2o.experiment.spec import RUN_GRID_KEYS, Experiment, coerce, parse_float, parse_pairs
 from jaxo2o.methods import get_method
 
@@ -43,31 +46,6 @@ def build_method(
     return cls(dataclasses.replace(base, **updates))
 
 
-@dataclass
-class Plan:
-    """Everything needed to run an experiment, built and validated before compilation."""
-
-    experiment: Experiment
-    method: Any
-    trainer: Trainer
-    runs: list[dict[str, Any]]  # one entry per run: seed and grid values
-    hp: Any  # method hyperparameters with a leading runs axis
-    rhp: RunHParams  # run hyperparameters with a leading runs axis
-    dataset: Any  # OfflineDataset or None
-    ref_scores: tuple[float, float] | None
-    online_data: Transitions | None = None  # offline rows sampled online, if not the dataset
-
-    @property
-    def n_runs(self) -> int:
-        return self.experiment.n_runs
-
-    def keys(self) -> Any:
-        """Every run's PRNG key (from its seed), runs axis first."""
-        import jax
-
-        return jnp.stack([jax.random.PRNGKey(r["seed"]) for r in self.runs])
-
-
 def reward_transform(method: Any, dataset: Any) -> tuple[float, float]:
     """(scale, shift) applied to every sampled reward, as the method's family prescribes."""
     kind = method.reward_normalization
@@ -80,7 +58,6 @@ def reward_transform(method: Any, dataset: Any) -> tuple[float, float]:
             raise ConfigError(
                 "method_config.reward_normalization: 'trajectory_range' needs a dataset"
             )
-        from jaxo2o.data.dataset import trajectory_return_range
 
         lo, hi = trajectory_return_range(dataset)
         if not hi > lo:
@@ -141,8 +118,6 @@ def plan(exp: Experiment, dataset: Any = None) -> Plan:
         exp.run.online_steps * exp.run.updates_per_step,
     )
     if dataset is None and exp.dataset:
-        from jaxo2o.data import load_dataset
-
         dataset = load_dataset(
             exp.dataset, observation_size=env.observation_size, action_size=env.action_size
         )
@@ -150,8 +125,6 @@ def plan(exp: Experiment, dataset: Any = None) -> Plan:
     ref = None
     ref_source = dataset
     if exp.reference and (dataset is None or exp.reference != dataset.dataset_id):
-        from jaxo2o.data import load_dataset
-
         ref_source = load_dataset(exp.reference)
     if ref_source is not None and ref_source.ref_min_score is not None:
         ref = (float(ref_source.ref_min_score), float(ref_source.ref_max_score))
@@ -177,8 +150,6 @@ def plan(exp: Experiment, dataset: Any = None) -> Plan:
     axes = {k: [parse_float(v, f"grid.{k}") for v in s.split(",") if v] for k, s in grid.items()}
     scale, shift = reward_transform(method, dataset)
     base_rhp = run_hparams(exp.run, scale, shift)
-
-    from jaxo2o.experiment.memory import check_memory
 
     # the quick memory bound first: an absurd run count is refused before any run is listed
     check_memory(
@@ -216,8 +187,6 @@ def seeded_buffer(exp: Experiment, dataset: Any, env: Any) -> tuple[Transitions,
     dataset (a one-row placeholder when none), and the run with its updates delayed until the
     buffer holds more than one batch (official ACA: d3rlpy starts updating once
     len(buffer) > batch_size)."""
-    from jaxo2o.core.loop import placeholder_dataset
-    from jaxo2o.data.dataset import top_return_episodes
 
     run = exp.run
     n = run.seed_episodes

@@ -111,6 +111,7 @@ Deliberate deviations from the official code:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, NamedTuple
 
 import flax.linen as nn
@@ -120,7 +121,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxo2o.config import ConfigError, validate_hparams
+from jaxo2o.config import ConfigError, require_in, validate_hparams
 from jaxo2o.core.flops import Pass
 from jaxo2o.core.losses import ensemble_mse, td_target
 from jaxo2o.core.method import Method, check_network_config
@@ -300,9 +301,7 @@ class ACAConfig:
     )
 
     def __post_init__(self):
-        def require(cond: bool, field: str, msg: str) -> None:
-            if not cond:
-                raise ConfigError(f"aca.{field}: {msg}")
+        require = partial(require_in, "aca")
 
         check_network_config(self, "aca")
         for field, choices in _CONFIG_CHOICES.items():
