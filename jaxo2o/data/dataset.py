@@ -7,6 +7,13 @@ from typing import Any
 
 import numpy as np
 
+from jaxo2o.core.returns import (
+    ReturnSpec,
+    ReturnTransitions,
+    discounted_returns,
+    failure_rule,
+    with_columns,
+)
 from jaxo2o.core.transitions import Transitions
 from jaxo2o.data.recipe import ALL_KINDS
 
@@ -137,3 +144,24 @@ def top_return_episodes(transitions: Transitions, n: int) -> Transitions:
     chosen = np.sort(order[:n])
     rows = np.concatenate([np.arange(starts[i], ends[i] + 1) for i in chosen])
     return Transitions(*(x[rows] for x in t))
+
+
+def with_mc_returns(transitions: Transitions, spec: ReturnSpec) -> ReturnTransitions:
+    """The dataset's rows with Cal-QL's Monte-Carlo returns-to-go per episode (host numpy).
+
+    Episodes end at rows that terminate or truncate; an unfinished last episode ends at the last
+    row; each bootstraps 0 after its end. With `spec.failure_reward`, an episode whose every raw
+    reward equals it gets the all-failure value (`jaxo2o.core.returns`)."""
+    t = Transitions(*(np.asarray(x) for x in transitions[:6]))
+    ends = episode_ends(t).copy()
+    if ends.size:
+        ends[-1] = True
+    reward = np.asarray(t.reward, np.float32)
+    g = np.asarray(discounted_returns(reward, ends, spec.discount))
+    h = np.asarray(discounted_returns(np.ones_like(reward), ends, spec.discount))
+    if spec.failure_reward is not None and ends.size:
+        episode = np.concatenate([[0], np.cumsum(ends[:-1])])
+        starts = np.flatnonzero(np.concatenate([[True], ends[:-1]]))
+        all_failed = np.minimum.reduceat((reward == spec.failure_reward).astype(np.int8), starts)
+        g, h = (np.asarray(x) for x in failure_rule(g, h, all_failed[episode] > 0, spec))
+    return with_columns(t, g.astype(np.float32), h.astype(np.float32))
