@@ -56,18 +56,19 @@ def temperature_loss(
     return jnp.exp(log_alpha) * (entropy - target_entropy)
 
 
-def subset_min(q: jax.Array, key: jax.Array, k: int, replace: bool) -> jax.Array:
-    """Min over `k` members of an ensemble's values q (n_members, ...), drawn afresh from `key`.
+def member_subset(key: jax.Array, n: int, k: int, replace: bool) -> jax.Array:
+    """Indices of `k` of an ensemble's `n` members, drawn afresh from `key`.
 
-    `replace=False`: k distinct members (RLPD's target, ikostrikov/rlpd `ensemble.py` subsample
-    through `jax.random.choice(..., replace=False)`); `replace=True`: k independent draws, so a
-    member may come twice (WSRL's target, `jax.random.randint`). k = n without replacement is the
-    min over the whole ensemble."""
-    n = q.shape[0]
-    if not 1 <= k <= n and not replace:
-        raise ValueError(f"subset_min: k={k} must lie in [1, {n}] without replacement")
+    `replace=False`: k distinct members (RLPD's target, ikostrikov/rlpd `ensemble.py`
+    `subsample_ensemble`: `jax.random.choice(..., replace=False)`); `replace=True`: k independent
+    draws, so a member may come twice (WSRL's target, `jax.random.randint`)."""
+    if not replace and not 1 <= k <= n:
+        raise ValueError(f"member_subset: k={k} must lie in [1, {n}] without replacement")
     if replace:
-        idx = jax.random.randint(key, (k,), 0, n)
-    else:
-        idx = jax.random.choice(key, n, (k,), replace=False)
-    return jnp.min(q[idx], axis=0)
+        return jax.random.randint(key, (k,), 0, n)
+    return jax.random.choice(key, n, (k,), replace=False)
+
+
+def subset_min(q: jax.Array, key: jax.Array, k: int, replace: bool) -> jax.Array:
+    """Min over `k` members (`member_subset`) of an ensemble's values q (n_members, ...)."""
+    return jnp.min(q[member_subset(key, q.shape[0], k, replace)], axis=0)

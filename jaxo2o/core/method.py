@@ -24,6 +24,8 @@ What a method declares besides those functions:
   one actor step among several critic steps (RLPD, WSRL) overrides it.
 - `mc_returns`: a `ReturnSpec` if the method reads Monte-Carlo returns-to-go from its batches
   (`batch.mc_return`, Cal-QL); the run then carries them (`jaxo2o.core.returns`). None otherwise.
+- `presets`: optional official settings per task domain (`DomainPreset`); the sweep applies
+  the task's domain's preset under the command line's own options.
 - `flop_passes(obs_size, act_size, batch, online)`: every network evaluation of one update, for
   `make perf`'s FLOP count (`jaxo2o.core.flops`).
 
@@ -33,6 +35,7 @@ What a method declares besides those functions:
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import jax
@@ -44,13 +47,31 @@ from jaxo2o.core.returns import ReturnSpec
 
 Metrics = dict[str, jax.Array]
 
-REWARD_NORMALIZATIONS = ("none", "trajectory_range", "minus_one")
+REWARD_NORMALIZATIONS = ("none", "trajectory_range", "minus_one", "plus_minus_five")
 """How a run transforms every sampled reward for a method (the experiment computes the numbers):
 - none:             r
 - trajectory_range: r * 1000 / (max - min trajectory return of the dataset) (IQL-family locomotion)
-- minus_one:        r - 1 (AntMaze-style sparse tasks)"""
+- minus_one:        r - 1 (AntMaze-style sparse tasks)
+- plus_minus_five:  10 r - 5 (Cal-QL's and WSRL's AntMaze: {0, 1} -> {-5, +5})"""
 
 _REGISTRY: dict[str, type[Method]] = {}
+
+DOMAINS = ("locomotion", "maze")
+"""Task domains: "locomotion" (SAC-made datasets of Brax and point tasks) and "maze" (the
+point-mass mazes, AntMaze-style sparse rewards)."""
+
+
+@dataclass(frozen=True)
+class DomainPreset:
+    """A method's official settings on one task domain, as "name=value" options: static config
+    (`method_config`), traced hyperparameters (`hparams`) and run settings (`run`: `RunConfig`
+    fields such as updates_per_step, warmup_steps), plus the protocol of a line that names none.
+    The sweep applies them under the command line's own options (`jaxo2o.experiment.lines`)."""
+
+    method_config: tuple[str, ...] = ()
+    hparams: tuple[str, ...] = ()
+    run: tuple[str, ...] = ()
+    protocol: str | None = None
 
 
 def registered() -> dict[str, type[Method]]:
@@ -104,6 +125,7 @@ class Method:
     name: ClassVar[str]
     Config: ClassVar[type]
     HParams: ClassVar[type]
+    presets: ClassVar[dict[str, DomainPreset]] = {}  # by domain (`DOMAINS`); optional
 
     def __init_subclass__(cls, register: bool = True, **kwargs: Any) -> None:
         """Registers the class under its `name` (`class X(Method, register=False)`: a class for

@@ -12,10 +12,13 @@ or `--grid` applies to every line, or only to one method's lines when written
 from __future__ import annotations
 
 import dataclasses
+import typing
 from dataclasses import dataclass
 
-from jaxo2o.config import PROTOCOLS, ConfigError
-from jaxo2o.experiment.spec import Experiment
+from jaxo2o.config import PROTOCOLS, ConfigError, RunConfig
+from jaxo2o.core.method import DomainPreset
+from jaxo2o.data.maze import MazeData
+from jaxo2o.experiment.spec import Experiment, coerce, parse_pairs
 from jaxo2o.methods import get_method
 
 
@@ -72,6 +75,39 @@ def options_for(items: tuple[str, ...], method: str, methods: set[str], where: s
     return tuple(out)
 
 
+def with_preset(exp: Experiment, protocol: str | None, preset: DomainPreset | None) -> Experiment:
+    """`exp` with a method's domain preset applied under the command line's own options: a preset
+    option is dropped where the command line names the same field; a preset run setting applies
+    where the command line left the field at its default; the preset's protocol applies when the
+    line names none."""
+    if preset is None:
+        return exp
+
+    def merged(own: tuple[str, ...], extra: tuple[str, ...]) -> tuple[str, ...]:
+        named = {item.partition("=")[0].strip() for item in own}
+        return tuple(i for i in extra if i.partition("=")[0].strip() not in named) + own
+
+    run, default = exp.run, RunConfig()
+    hints = typing.get_type_hints(RunConfig)
+    changes = {}
+    for name, value in parse_pairs(preset.run, "preset.run").items():
+        if getattr(run, name) == getattr(default, name):
+            changes[name] = coerce(value, hints[name], f"preset.run.{name}")
+    if protocol is None and preset.protocol is not None:
+        changes["protocol"] = preset.protocol
+    return dataclasses.replace(
+        exp,
+        run=dataclasses.replace(run, **changes),
+        method_config=merged(exp.method_config, preset.method_config),
+        hparams=merged(exp.hparams, preset.hparams),
+    )
+
+
+def domain_of(task_data) -> str:
+    """A tier task's domain (`jaxo2o.core.method.DOMAINS`): the mazes, or SAC-made locomotion."""
+    return "maze" if isinstance(task_data, MazeData) else "locomotion"
+
+
 def expand(
     template: Experiment,
     methods: tuple[str, ...] = (),
@@ -99,9 +135,9 @@ def expand(
         raise ConfigError("kinds: the offline phase needs data; name the dataset kinds (--kinds)")
     if tier not in TIERS:
         raise ConfigError(f"tier: unknown {tier!r}; choose from {tuple(TIERS)}")
-    places: list[tuple[str, str, Experiment]] = []  # (task, kind, experiment with env + data)
+    places: list[tuple[str, str, Experiment, str | None]] = []  # task, kind, experiment, domain
     if not tasks:
-        places.append((template.env.task, "", template))
+        places.append((template.env.task, "", template, None))
     for task in tasks:
         try:
             data = TIERS[tier].task(task)
@@ -118,9 +154,10 @@ def expand(
                 ds = dataset_id(task, kind, tier) if kind else ""
             except ValueError as e:
                 raise ConfigError(f"kinds: {e}") from None
-            places.append((task, kind, dataclasses.replace(template, env=env, dataset=ds)))
+            exp = dataclasses.replace(template, env=env, dataset=ds)
+            places.append((task, kind, exp, domain_of(data)))
     lines = []
-    for task, kind, base in places:
+    for task, kind, base, domain in places:
         for name, protocol in parsed:
             run = base.run if protocol is None else dataclasses.replace(base.run, protocol=protocol)
             exp = dataclasses.replace(
@@ -131,5 +168,7 @@ def expand(
                 hparams=options_for(base.hparams, name, names, "hparams"),
                 grid=options_for(base.grid, name, names, "grid"),
             )
-            lines.append(Line(name, run.protocol, task, kind, exp))
+            preset = get_method(name).presets.get(domain) if domain else None
+            exp = with_preset(exp, protocol, preset)
+            lines.append(Line(name, exp.run.protocol, task, kind, exp))
     return lines

@@ -71,6 +71,8 @@ def reward_transform(method: Any, dataset: Any) -> tuple[float, float]:
         return 1.0, 0.0
     if kind == "minus_one":
         return 1.0, -1.0
+    if kind == "plus_minus_five":
+        return 10.0, -5.0
     if kind == "trajectory_range":
         if dataset is None:
             raise ConfigError(
@@ -111,6 +113,17 @@ def with_observation_statistics(method: Any, dataset: Any) -> Any:
     return type(method)(config)
 
 
+def with_returns(method: Any, dataset: Any) -> Any:
+    """The dataset with Monte-Carlo returns-to-go per episode if the method reads them
+    (`Method.mc_returns`, Cal-QL), computed once here on the host; otherwise as given."""
+    spec = method.mc_returns
+    if spec is None or dataset is None:
+        return dataset
+    from jaxo2o.data.dataset import with_mc_returns
+
+    return dataclasses.replace(dataset, transitions=with_mc_returns(dataset.transitions, spec))
+
+
 def plan(exp: Experiment, dataset: Any = None) -> Plan:
     """Validate and assemble an experiment (loads the dataset unless one is given)."""
     exp.check_data()
@@ -133,6 +146,7 @@ def plan(exp: Experiment, dataset: Any = None) -> Plan:
     if ref_source is not None and ref_source.ref_min_score is not None:
         ref = (float(ref_source.ref_min_score), float(ref_source.ref_max_score))
     method = with_observation_statistics(method, dataset)
+    dataset = with_returns(method, dataset)
 
     # hyperparameters: fixed values, then the grid's product, then seeds
     base_hp = method.default_hparams()
