@@ -29,6 +29,7 @@ def update_workspace(
     width 64 and batch 256 they outweigh the parameters. The program is small (seconds to
     compile) and the result is memoized per method config and shapes.
     """
+    from jaxo2o.core.returns import unknown_returns
     from jaxo2o.core.transitions import empty_transitions
 
     key = (type(method).__name__, method.config, obs_size, act_size)
@@ -42,7 +43,11 @@ def update_workspace(
             return method.to_online(state, k, hp) if online else state
 
         state = jax.eval_shape(state_of, rng)
-        batch = jax.eval_shape(lambda: empty_transitions(batch_size, obs_size, act_size))
+        rows = lambda: empty_transitions(batch_size, obs_size, act_size)
+        if method.mc_returns is not None:  # the method reads Monte-Carlo returns
+            batch = jax.eval_shape(lambda: unknown_returns(rows()))
+        else:
+            batch = jax.eval_shape(rows)
         fn = lambda s, b, k, h: method.update(s, b, k, h, online=online)
         mem = jax.jit(fn).lower(state, batch, rng, hp).compile().memory_analysis()
         _WORKSPACE[key] = int(getattr(mem, "temp_size_in_bytes", 0) or 0) if mem else 0
