@@ -134,16 +134,17 @@ def top_return_episodes(transitions: Transitions, n: int) -> Transitions:
     """
     if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 0:
         raise ValueError(f"top_return_episodes: n must be an integer >= 0, got {n!r}")
-    t = Transitions(*(np.asarray(x) for x in transitions))
+    kind = type(transitions)  # Transitions, or ReturnTransitions (with Monte-Carlo columns)
+    t = kind(*(np.asarray(x) for x in transitions))
     ends = np.flatnonzero(episode_ends(t))
     if n == 0 or ends.size == 0:
-        return Transitions(*(x[:0] for x in t))
+        return kind(*(x[:0] for x in t))
     starts = np.concatenate([[0], ends[:-1] + 1])
     returns = np.add.reduceat(np.asarray(t.reward, np.float64)[: ends[-1] + 1], starts)
     order = np.lexsort((np.arange(returns.size), -returns))  # highest first, then dataset order
     chosen = np.sort(order[:n])
     rows = np.concatenate([np.arange(starts[i], ends[i] + 1) for i in chosen])
-    return Transitions(*(x[rows] for x in t))
+    return kind(*(x[rows] for x in t))
 
 
 def with_mc_returns(transitions: Transitions, spec: ReturnSpec) -> ReturnTransitions:

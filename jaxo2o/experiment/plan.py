@@ -197,16 +197,19 @@ def plan(exp: Experiment, dataset: Any = None) -> Plan:
         raise ConfigError(f"grid.offline_fraction: values must lie in [0, 1], got {bad}")
     run, online_data, online_rows = exp.run, None, None
     if run.protocol == "seeded" and run.online_steps:
-        online_data, online_rows, run = seeded_buffer(exp, dataset, env)
+        returns = method.mc_returns is not None
+        online_data, online_rows, run = seeded_buffer(exp, dataset, env, returns)
     trainer = Trainer(method, env, run, online_rows=online_rows)
     return Plan(exp, method, trainer, runs, hp_batch, rhp_batch, dataset, ref, online_data)
 
 
-def seeded_buffer(exp: Experiment, dataset: Any, env: Any) -> tuple[Transitions, int, Any]:
+def seeded_buffer(
+    exp: Experiment, dataset: Any, env: Any, returns: bool = False
+) -> tuple[Transitions, int, Any]:
     """The seeded protocol's start: the `seed_episodes` highest-return complete episodes of the
     dataset (a one-row placeholder when none), and the run with its updates delayed until the
     buffer holds more than one batch (official ACA: d3rlpy starts updating once
-    len(buffer) > batch_size)."""
+    len(buffer) > batch_size). `returns`: the rows carry Monte-Carlo columns (`mc_returns`)."""
     from jaxo2o.core.loop import placeholder_dataset
     from jaxo2o.data.dataset import top_return_episodes
 
@@ -217,7 +220,7 @@ def seeded_buffer(exp: Experiment, dataset: Any, env: Any) -> tuple[Transitions,
     rows = top_return_episodes(dataset.transitions, n) if n else None
     n_rows = 0 if rows is None else rows.size
     if n_rows == 0:
-        rows = placeholder_dataset(env.observation_size, env.action_size)
+        rows = placeholder_dataset(env.observation_size, env.action_size, returns)
     # after iteration i the buffer holds n_rows + (i + 1) * num_envs rows
     first = max(0, math.ceil((run.batch_size + 1 - n_rows) / run.num_envs) - 1)
     run = dataclasses.replace(run, warmup_steps=max(run.warmup_steps, first))
