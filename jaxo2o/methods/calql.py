@@ -202,8 +202,8 @@ class CalQLState(NamedTuple):
 
 @dataclass(frozen=True)
 class CalQLConfig:
-    hidden: tuple[int, ...] = (256, 256, 256, 256)  # critics (official AntMaze 256x4)
-    actor_hidden: tuple[int, ...] = (256, 256)  # () = the critics' widths
+    hidden: tuple[int, ...] = (256, 256)  # critics (official AntMaze 256 x 4: `PRESETS`)
+    actor_hidden: tuple[int, ...] = ()  # () = the critics' widths
     n_actions: int = 10  # N: sampled actions per state for the backup and the CQL term
     calibrate: bool = True  # Cal-QL; False is CQL
     lagrange: bool = False  # AntMaze: True (g = 0.8); Adroit: False
