@@ -79,6 +79,8 @@ def estimate_memory(p: Plan, workspace: bool = True) -> dict[str, int]:
             default=0,
         )
     buffer = replay_bytes(run.capacity, t.obs_size, t.act_size) if run.online_steps else 0
+    if buffer and p.method.mc_returns is not None:
+        buffer += 8 * run.capacity  # the Monte-Carlo columns (two float32 per row)
     data = 0
     if p.dataset is not None:
         data = sum(np.asarray(x).nbytes for x in p.dataset.transitions)
