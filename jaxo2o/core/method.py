@@ -24,8 +24,6 @@ What a method declares besides those functions:
   one actor step among several critic steps (RLPD, WSRL) overrides it.
 - `mc_returns`: a `ReturnSpec` if the method reads Monte-Carlo returns-to-go from its batches
   (`batch.mc_return`, Cal-QL); the run then carries them (`jaxo2o.core.returns`). None otherwise.
-- `presets`: optional official settings per task domain (`DomainPreset`); the sweep applies
-  the task's domain's preset under the command line's own options.
 - `flop_passes(obs_size, act_size, batch, online)`: every network evaluation of one update, for
   `make perf`'s FLOP count (`jaxo2o.core.flops`).
 
@@ -35,13 +33,13 @@ What a method declares besides those functions:
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from functools import partial
 from typing import Any, ClassVar
 
 import jax
 import jax.numpy as jnp
 
-from jaxo2o.config import ConfigError
+from jaxo2o.config import ConfigError, require_in
 from jaxo2o.core.flops import Pass
 from jaxo2o.core.returns import ReturnSpec
 
@@ -56,23 +54,6 @@ REWARD_NORMALIZATIONS = ("none", "trajectory_range", "minus_one", "plus_minus_fi
 
 _REGISTRY: dict[str, type[Method]] = {}
 
-DOMAINS = ("locomotion", "maze")
-"""Task domains: "locomotion" (SAC-made datasets of Brax and point tasks) and "maze" (the
-point-mass mazes, AntMaze-style sparse rewards)."""
-
-
-@dataclass(frozen=True)
-class DomainPreset:
-    """A method's official settings on one task domain, as "name=value" options: static config
-    (`method_config`), traced hyperparameters (`hparams`) and run settings (`run`: `RunConfig`
-    fields such as updates_per_step, warmup_steps), plus the protocol of a line that names none.
-    The sweep applies them under the command line's own options (`jaxo2o.experiment.lines`)."""
-
-    method_config: tuple[str, ...] = ()
-    hparams: tuple[str, ...] = ()
-    run: tuple[str, ...] = ()
-    protocol: str | None = None
-
 
 def registered() -> dict[str, type[Method]]:
     """Every method class defined so far, by name (see `jaxo2o.methods.get_method`)."""
@@ -84,9 +65,7 @@ def check_network_config(config: Any, prefix: str) -> None:
     least one critic (if it has `n_critics`), a known `reward_normalization` (if it has one).
     Raises ConfigError naming `<prefix>.<field>`."""
 
-    def require(cond: bool, field: str, msg: str) -> None:
-        if not cond:
-            raise ConfigError(f"{prefix}.{field}: {msg}")
+    require = partial(require_in, prefix)
 
     hidden = config.hidden
     require(
@@ -125,7 +104,6 @@ class Method:
     name: ClassVar[str]
     Config: ClassVar[type]
     HParams: ClassVar[type]
-    presets: ClassVar[dict[str, DomainPreset]] = {}  # by domain (`DOMAINS`); optional
 
     def __init_subclass__(cls, register: bool = True, **kwargs: Any) -> None:
         """Registers the class under its `name` (`class X(Method, register=False)`: a class for

@@ -12,32 +12,37 @@ or `--grid` applies to every line, or only to one method's lines when written
 from __future__ import annotations
 
 import dataclasses
-import typing
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
 
 from jaxo2o.config import PROTOCOLS, ConfigError, RunConfig
-from jaxo2o.core.method import DomainPreset
-from jaxo2o.data.maze import MazeData
-from jaxo2o.experiment.spec import Experiment, coerce, parse_pairs
+from jaxo2o.data.dataset import dataset_id
+from jaxo2o.data.recipe import KINDS
+from jaxo2o.data.tiers import TIERS
+from jaxo2o.experiment.spec import Experiment
 from jaxo2o.methods import get_method
+from jaxo2o.presets import Applied, domain_of, merge, official
 
 
 @dataclass(frozen=True)
 class Line:
-    """One line of a sweep: its experiment and where its files go (relative to --out)."""
+    """One line of results: an experiment (one method on one dataset, its seeds and grid), its
+    name and where its files go. The sweep, the bench's suite and the studies all hand lines to
+    the runner (`jaxo2o.experiment.runner`)."""
 
-    method: str
-    protocol: str
+    label: str  # e.g. "iql-direct"
     task: str
     kind: str  # "" when the dataset was named explicitly
     experiment: Experiment
-
-    @property
-    def label(self) -> str:
-        return f"{self.method}-{self.protocol}"
+    preset: dict[str, Any] | None = None  # the official settings applied (`presets.Applied`)
+    # called as after(plan, result, dataset, folder) once the line has run and its files are
+    # written: files a claim needs beyond the scores (FamO2O: its coefficient over the states)
+    after: Callable[..., None] | None = field(default=None, compare=False)
 
     @property
     def folder(self) -> str:
+        """Where the line's files go, relative to the output folder."""
         return "/".join(p for p in (self.task, self.kind or "data", self.label))
 
 
@@ -75,51 +80,17 @@ def options_for(items: tuple[str, ...], method: str, methods: set[str], where: s
     return tuple(out)
 
 
-def with_preset(exp: Experiment, protocol: str | None, preset: DomainPreset | None) -> Experiment:
-    """`exp` with a method's domain preset applied under the command line's own options: a preset
-    option is dropped where the command line names the same field; a preset run setting applies
-    where the command line left the field at its default; the preset's protocol applies when the
-    line names none."""
-    if preset is None:
-        return exp
-
-    def merged(own: tuple[str, ...], extra: tuple[str, ...]) -> tuple[str, ...]:
-        named = {item.partition("=")[0].strip() for item in own}
-        return tuple(i for i in extra if i.partition("=")[0].strip() not in named) + own
-
-    run, default = exp.run, RunConfig()
-    hints = typing.get_type_hints(RunConfig)
-    changes = {}
-    for name, value in parse_pairs(preset.run, "preset.run").items():
-        if getattr(run, name) == getattr(default, name):
-            changes[name] = coerce(value, hints[name], f"preset.run.{name}")
-    if protocol is None and preset.protocol is not None:
-        changes["protocol"] = preset.protocol
-    return dataclasses.replace(
-        exp,
-        run=dataclasses.replace(run, **changes),
-        method_config=merged(exp.method_config, preset.method_config),
-        hparams=merged(exp.hparams, preset.hparams),
-    )
-
-
-def domain_of(task_data) -> str:
-    """A tier task's domain (`jaxo2o.core.method.DOMAINS`): the mazes, or SAC-made locomotion."""
-    return "maze" if isinstance(task_data, MazeData) else "locomotion"
-
-
 def expand(
     template: Experiment,
     methods: tuple[str, ...] = (),
     tasks: tuple[str, ...] = (),
     kinds: tuple[str, ...] = (),
     tier: str = "quick",
+    presets: bool = True,
 ) -> list[Line]:
     """The lines of a sweep. Without `methods` the template's method; without `tasks` the
-    template's environment and dataset (the explicit form: `--env.task`, `--dataset`)."""
-    from jaxo2o.data.dataset import dataset_id
-    from jaxo2o.data.recipe import KINDS
-    from jaxo2o.data.tiers import TIERS
+    template's environment and dataset (the explicit form: `--env.task`, `--dataset`). With
+    `presets`, each line starts from its method's official settings for the task's domain."""
 
     parsed = [parse_method(m) for m in methods] or [(template.method, None)]
     names = {name for name, _ in parsed}
@@ -135,9 +106,9 @@ def expand(
         raise ConfigError("kinds: the offline phase needs data; name the dataset kinds (--kinds)")
     if tier not in TIERS:
         raise ConfigError(f"tier: unknown {tier!r}; choose from {tuple(TIERS)}")
-    places: list[tuple[str, str, Experiment, str | None]] = []  # task, kind, experiment, domain
+    places: list[tuple[str, str, Experiment]] = []  # (task, kind, experiment with env + data)
     if not tasks:
-        places.append((template.env.task, "", template, None))
+        places.append((template.env.task, "", template))
     for task in tasks:
         try:
             data = TIERS[tier].task(task)
@@ -154,21 +125,54 @@ def expand(
                 ds = dataset_id(task, kind, tier) if kind else ""
             except ValueError as e:
                 raise ConfigError(f"kinds: {e}") from None
-            exp = dataclasses.replace(template, env=env, dataset=ds)
-            places.append((task, kind, exp, domain_of(data)))
+            places.append((task, kind, dataclasses.replace(template, env=env, dataset=ds)))
     lines = []
-    for task, kind, base, domain in places:
+    for task, kind, base in places:
         for name, protocol in parsed:
-            run = base.run if protocol is None else dataclasses.replace(base.run, protocol=protocol)
             exp = dataclasses.replace(
                 base,
                 method=name,
-                run=run,
                 method_config=options_for(base.method_config, name, names, "method_config"),
                 hparams=options_for(base.hparams, name, names, "hparams"),
                 grid=options_for(base.grid, name, names, "grid"),
             )
-            preset = get_method(name).presets.get(domain) if domain else None
-            exp = with_preset(exp, protocol, preset)
-            lines.append(Line(name, exp.run.protocol, task, kind, exp))
+            exp, applied = with_preset(exp, task or exp.env.task, kind, protocol, presets)
+            lines.append(
+                Line(f"{name}-{exp.run.protocol}", task, kind, exp, applied and applied.record())
+            )
     return lines
+
+
+def with_preset(
+    exp: Experiment, task: str, kind: str, protocol: str | None, presets: bool = True
+) -> tuple[Experiment, Applied | None]:
+    """The experiment with its method's official settings for the task's domain
+    (`jaxo2o.presets`) under the user's options, which win; `protocol`: the one the line names
+    (None: the preset's, else the template's --run.protocol)."""
+    defaults = RunConfig()
+    preset = official(exp.method, domain_of(task), kind, online=exp.run.online_steps > 0)
+    if not presets or preset is None:
+        run = exp.run if protocol is None else dataclasses.replace(exp.run, protocol=protocol)
+        return dataclasses.replace(exp, run=run), None
+    hparams, method_config, overridden = merge(preset, exp.hparams, exp.method_config, exp.grid)
+    run, overridden = exp.run, list(overridden)
+    if preset.protocol:
+        explicit = protocol or (run.protocol != defaults.protocol and run.protocol)
+        overridden += ["protocol"] if explicit and explicit != preset.protocol else []
+        run = dataclasses.replace(run, protocol=explicit or preset.protocol)
+    elif protocol is not None:
+        run = dataclasses.replace(run, protocol=protocol)
+    changes = {}  # run settings: each where the user left the default
+    for name, value in preset.run.items():
+        if getattr(run, name) == getattr(defaults, name):
+            changes[name] = value
+        elif getattr(run, name) != value:
+            overridden.append(f"run.{name}")
+    run = dataclasses.replace(run, **changes)
+    if preset.seed_episodes and run.protocol == "seeded":
+        if run.seed_episodes != defaults.seed_episodes:
+            overridden.append("seed_episodes")
+        else:
+            run = dataclasses.replace(run, seed_episodes=preset.seed_episodes)
+    exp = dataclasses.replace(exp, run=run, hparams=hparams, method_config=method_config)
+    return exp, Applied(preset, tuple(overridden))

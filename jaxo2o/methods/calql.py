@@ -56,7 +56,7 @@ from jaxo2o.config import ConfigError, validate_hparams
 from jaxo2o.core.distributions import tanh_gaussian_sample
 from jaxo2o.core.flops import Pass
 from jaxo2o.core.losses import ensemble_mse, td_target
-from jaxo2o.core.method import DomainPreset, Method, check_network_config
+from jaxo2o.core.method import Method, check_network_config
 from jaxo2o.core.networks import MLP, CriticEnsemble, orthogonal
 from jaxo2o.core.optim import NetState, net_init, net_step, polyak
 from jaxo2o.core.returns import ReturnSpec
@@ -150,34 +150,6 @@ class ScaledLogStdPolicy(nn.Module):
         return mean, jnp.clip(k * raw + c, -20.0, 2.0)
 
 
-# ------------------------------------------------------------------ official settings per domain
-# The mazes take the official AntMaze script (scripts/run_antmaze.sh): critics 256 x 4, policy
-# 256 x 2, Lagrange with g = 0.8 and w = 5, rewards 10 r - 5, the all-failure rule (raw 0), 50/50
-# batches online. Locomotion has no official Cal-QL setting (the code refuses dense rewards);
-# WSRL's port pretrains locomotion with CQL, w = 5, no Lagrange, 256 x 2: taken here for both
-# CQL and Cal-QL (Cal-QL with plain discounted returns, a named deviation).
-PRESETS = {
-    "maze": DomainPreset(
-        method_config=(
-            "hidden=256,256,256,256",
-            "actor_hidden=256,256",
-            "lagrange=true",
-            "failure_reward=0.0",
-            "reward_normalization=plus_minus_five",
-        ),
-        hparams=("cql_weight=5.0", "target_action_gap=0.8"),
-        run=("offline_fraction=0.5",),
-        protocol="direct",
-    ),
-    "locomotion": DomainPreset(
-        method_config=("hidden=256,256", "actor_hidden=256,256", "lagrange=false"),
-        hparams=("cql_weight=5.0",),
-        run=("offline_fraction=0.5",),
-        protocol="direct",
-    ),
-}
-
-
 # ------------------------------------------------------------------ the method
 @flax.struct.dataclass
 class CalQLHParams:
@@ -202,7 +174,7 @@ class CalQLState(NamedTuple):
 
 @dataclass(frozen=True)
 class CalQLConfig:
-    hidden: tuple[int, ...] = (256, 256)  # critics (official AntMaze 256 x 4: `PRESETS`)
+    hidden: tuple[int, ...] = (256, 256)  # critics (official AntMaze 256 x 4: `jaxo2o.presets`)
     actor_hidden: tuple[int, ...] = ()  # () = the critics' widths
     n_actions: int = 10  # N: sampled actions per state for the backup and the CQL term
     calibrate: bool = True  # Cal-QL; False is CQL
@@ -228,7 +200,6 @@ class CalQL(Method):
     name = "calql"
     Config = CalQLConfig
     HParams = CalQLHParams
-    presets = PRESETS
 
     def __init__(self, config: CalQLConfig | None = None):
         super().__init__(config)

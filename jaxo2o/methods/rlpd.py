@@ -50,7 +50,7 @@ from jaxo2o.config import ConfigError, validate_hparams
 from jaxo2o.core.distributions import tanh_gaussian_sample
 from jaxo2o.core.flops import Pass
 from jaxo2o.core.losses import member_subset, td_target, temperature_loss
-from jaxo2o.core.method import DomainPreset, Method, check_network_config
+from jaxo2o.core.method import Method, check_network_config
 from jaxo2o.core.networks import CriticEnsemble, TanhGaussianPolicy
 from jaxo2o.core.optim import NetState, net_init, net_step, polyak
 
@@ -81,36 +81,6 @@ def ensemble_mean_mse(q: jax.Array, target: jax.Array) -> jax.Array:
 def mean_q_actor_loss(alpha: jax.Array, log_prob: jax.Array, q: jax.Array) -> jax.Array:
     """mean(alpha log pi(a~|s) - mean_i Q_i(s, a~)) (q: (E, B))."""
     return jnp.mean(alpha * log_prob - jnp.mean(q, axis=0))
-
-
-# ------------------------------------------------------------------ official settings per domain
-# README commands: UTD 20, batch 256, 5,000 random steps before the first update, 50/50 batches
-# from scratch (the `buffer` protocol, no offline phase). Locomotion: 256 x 2, min over 2 of 10,
-# entropy backup. AntMaze (the mazes): 256 x 3, min over 1, no entropy backup, r - 1.
-_RUN = (
-    "offline_steps=0",
-    "updates_per_step=20",
-    "warmup_steps=5000",
-    "warmup_random=true",
-    "offline_fraction=0.5",
-)
-PRESETS = {
-    "locomotion": DomainPreset(
-        method_config=("hidden=256,256", "n_target_critics=2", "backup_entropy=true"),
-        run=_RUN,
-        protocol="buffer",
-    ),
-    "maze": DomainPreset(
-        method_config=(
-            "hidden=256,256,256",
-            "n_target_critics=1",
-            "backup_entropy=false",
-            "reward_normalization=minus_one",
-        ),
-        run=_RUN,
-        protocol="buffer",
-    ),
-}
 
 
 # ------------------------------------------------------------------ the method
@@ -158,7 +128,6 @@ class RLPD(Method):
     name = "rlpd"
     Config = RLPDConfig
     HParams = RLPDHParams
-    presets = PRESETS
 
     def __init__(self, config: RLPDConfig | None = None):
         super().__init__(config)

@@ -60,7 +60,7 @@ from jaxo2o.config import ConfigError, validate_hparams
 from jaxo2o.core.distributions import tanh_gaussian_sample
 from jaxo2o.core.flops import Pass
 from jaxo2o.core.losses import member_subset, td_target
-from jaxo2o.core.method import DomainPreset, Method, check_network_config
+from jaxo2o.core.method import Method, check_network_config
 from jaxo2o.core.networks import CriticEnsemble, TanhGaussianPolicy, orthogonal
 from jaxo2o.core.optim import NetState, net_init, net_step, polyak
 from jaxo2o.core.returns import ReturnSpec
@@ -92,43 +92,6 @@ def softplus_temperature_loss(p: jax.Array, next_log_prob: jax.Array, target_ent
 def lagrange_penalty(gap: jax.Array, multiplier: jax.Array, target_gap) -> jax.Array:
     """lambda (mean gap - g): added to the critic loss; its negative is the multiplier's loss."""
     return multiplier * (jnp.mean(gap) - target_gap)
-
-
-# ------------------------------------------------------------------ official settings per domain
-# Launch scripts and configs: fine-tuning with UTD 4 (4 x 256 = the official batch 1024), online
-# data only (`direct`, offline_fraction 0), 5,000 warm-up steps of the pretrained policy (first
-# update at k = 5001). AntMaze (the mazes): critics 256 x 4, actor 256 x 2, "uniform" std, max
-# backup of 10 online, Cal-QL pretraining with Lagrange g = 0.8, rewards 10 r - 5. Locomotion:
-# 256 x 2, CQL pretraining with w = 5.
-_RUN = (
-    "updates_per_step=4",
-    "warmup_steps=5001",
-    "warmup_random=false",
-    "offline_fraction=0.0",
-)
-PRESETS = {
-    "maze": DomainPreset(
-        method_config=(
-            "hidden=256,256,256,256",
-            "actor_hidden=256,256",
-            "state_dependent_std=false",
-            "online_backup_actions=10",
-            "calibrate=true",
-            "lagrange=true",
-            "failure_reward=0.0",
-            "reward_normalization=plus_minus_five",
-        ),
-        hparams=("target_action_gap=0.8",),
-        run=_RUN,
-        protocol="direct",
-    ),
-    "locomotion": DomainPreset(
-        method_config=("hidden=256,256", "calibrate=false", "lagrange=false"),
-        hparams=("cql_weight=5.0",),
-        run=_RUN,
-        protocol="direct",
-    ),
-}
 
 
 # ------------------------------------------------------------------ the method
@@ -183,7 +146,6 @@ class WSRL(Method):
     name = "wsrl"
     Config = WSRLConfig
     HParams = WSRLHParams
-    presets = PRESETS
 
     def __init__(self, config: WSRLConfig | None = None):
         super().__init__(config)
