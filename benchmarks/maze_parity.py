@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import time
 from dataclasses import dataclass
 
@@ -63,9 +64,7 @@ def port_agent_radius(env_id: str) -> float:
     return TASK_SPECS[env_id].agent.radius + 0.01
 
 
-def collect_states(
-    env_id: str, n: int, seed: int = 0, hold: int = 8, episode: int = 60
-) -> States:
+def collect_states(env_id: str, n: int, seed: int = 0, hold: int = 8, episode: int = 60) -> States:
     """`n` reference transitions: episodes of `episode` steps from a uniform point of a random
     free cell where the agent touches no wall, actions uniform in [-1, 1] held `hold` steps."""
     env = reference_env(env_id)
@@ -105,8 +104,8 @@ def collect_states(
     return States(**{k: np.asarray(v[:n]) for k, v in rec.items()})
 
 
-def one_step_errors(port: GRMaze, st: States) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per state: max abs qpos/qvel error of the port's teacher-forced step; its reward."""
+@functools.lru_cache(maxsize=8)
+def _one_step_fn(port: GRMaze):
     d0 = port._data0
 
     def one(qpos, qvel, warm, action, goal):
@@ -115,8 +114,14 @@ def one_step_errors(port: GRMaze, st: States) -> tuple[np.ndarray, np.ndarray, n
         reward, _, _ = port.reward_and_terminated(d.qpos[:2], goal)
         return d.qpos, d.qvel, reward
 
-    f = jax.jit(jax.vmap(one))
+    return jax.jit(jax.vmap(one))
+
+
+def one_step_errors(port: GRMaze, st: States) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per state: max abs qpos/qvel error of the port's teacher-forced step; its reward; its
+    next qpos."""
     f32 = lambda x: jnp.asarray(x, jnp.float32)
+    f = _one_step_fn(port)
     qpos, qvel, reward = f(f32(st.qpos), f32(st.qvel), f32(st.warm), f32(st.action), f32(st.goal))
     err = np.maximum(
         np.abs(np.asarray(qpos) - st.next_qpos).max(-1),
@@ -132,25 +137,30 @@ def _starts(port: GRMaze, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(st.physics.data.qpos[:, :2]), np.asarray(st.physics.goal)
 
 
-def port_hit_times(port, ctrl, starts, goals, noise, random_actions=False) -> np.ndarray:
-    """Per episode: the first step (1-based) that ends within 0.45 of the goal, on the port;
-    horizon + 1 if none. `noise` (N, horizon, nu): added to the controller's actions, or the
-    actions themselves with `random_actions`."""
+@functools.lru_cache(maxsize=8)
+def _hit_times_fn(port: GRMaze, ctrl: WaypointController):
+    """One compiled program per (maze, controller): `w` weighs the controller (1) or not (0)."""
 
-    def episode(start, goal, eps):
+    def episode(start, goal, eps, w):
         state = port.reset_to(jax.random.key(0), start, goal)
 
         def body(st, e):
-            a = e if random_actions else jnp.clip(ctrl(st.obs) + e, -1.0, 1.0)
-            st, res = port.step(st, a)
-            hit = jnp.linalg.norm(res.next_obs[:2] - goal) <= GOAL_THRESHOLD
-            return st, hit
+            st, res = port.step(st, jnp.clip(w * ctrl(st.obs) + e, -1.0, 1.0))
+            return st, jnp.linalg.norm(res.next_obs[:2] - goal) <= GOAL_THRESHOLD
 
         _, hits = jax.lax.scan(body, state, eps)
         return jnp.where(hits.any(), jnp.argmax(hits) + 1, len(eps) + 1)
 
-    f = jax.jit(jax.vmap(episode))
-    return np.asarray(f(jnp.asarray(starts), jnp.asarray(goals), jnp.asarray(noise)))
+    return jax.jit(jax.vmap(episode, in_axes=(0, 0, 0, None)))
+
+
+def port_hit_times(port, ctrl, starts, goals, noise, random_actions=False) -> np.ndarray:
+    """Per episode: the first step (1-based) that ends within 0.45 of the goal, on the port;
+    horizon + 1 if none. `noise` (N, horizon, nu): added to the controller's actions, or the
+    actions themselves with `random_actions`."""
+    f = _hit_times_fn(port, ctrl)
+    w = jnp.float32(0.0 if random_actions else 1.0)
+    return np.asarray(f(jnp.asarray(starts), jnp.asarray(goals), jnp.asarray(noise), w))
 
 
 def reference_hit_times(env_id, ctrl, starts, goals, noise, random_actions=False) -> np.ndarray:
@@ -245,8 +255,8 @@ def main() -> None:
                     flush=True,
                 )
             print(
-                f"  random actions ({horizon} steps): port {ra.sum()}/{n} {fmt(wilson(ra.sum(), n))},"
-                f" reference {rb.sum()}/{n} {fmt(wilson(rb.sum(), n))}",
+                f"  random actions ({horizon} steps): port {ra.sum()}/{n} "
+                f"{fmt(wilson(ra.sum(), n))}, reference {rb.sum()}/{n} {fmt(wilson(rb.sum(), n))}",
                 flush=True,
             )
         print(f"  ({time.time() - t0:.0f} s)", flush=True)

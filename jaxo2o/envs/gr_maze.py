@@ -62,6 +62,7 @@ from gymnasium_robotics.envs.maze.maze_v4 import Maze
 from mujoco import mjx
 
 from jaxo2o.envs.base import EnvState, StepResult, time_limit
+from jaxo2o.envs.mjx_base import MjxPhysics
 
 GOAL_THRESHOLD = 0.45  # maze_v4.py:382,389,400
 POSITION_NOISE = 0.25  # maze_v4.py:257, times the scaling
@@ -85,7 +86,9 @@ class AgentSpec:
     radius: float  # how far the agent reaches from its centre in the plane (tests' start points)
 
 
-POINT = AgentSpec("point", _GR_ASSETS / "point" / "point.xml", 1.0, 0.4, 1, True, POINT_MAX_SPEED, 0.1)
+POINT = AgentSpec(
+    "point", _GR_ASSETS / "point" / "point.xml", 1.0, 0.4, 1, True, POINT_MAX_SPEED, 0.1
+)
 ANT = AgentSpec("ant", _GYM_ASSETS / "ant.xml", 4.0, 0.5, 5, False, None, 1.2)
 
 
@@ -231,14 +234,14 @@ class GRMaze:
         return self._built[1]
 
     @cached_property
-    def mjx_model(self) -> mjx.Model:
-        with jax.ensure_compile_time_eval():  # a constant, even when first asked for in a trace
-            return mjx.put_model(margin_as_radius(self.mj_model))
+    def physics(self) -> MjxPhysics:
+        """The device model (margins folded into radii, `margin_as_radius`) and its stepping."""
+        with jax.ensure_compile_time_eval():  # constants, even when first asked for in a trace
+            return MjxPhysics(margin_as_radius(self.mj_model), self.agent.frame_skip)
 
-    @cached_property
+    @property
     def _data0(self) -> mjx.Data:
-        with jax.ensure_compile_time_eval():
-            return mjx.put_data(self.mj_model, mujoco.MjData(self.mj_model))
+        return self.physics._data0
 
     @cached_property
     def goal_cells(self) -> np.ndarray:
@@ -334,20 +337,16 @@ class GRMaze:
         if self.agent.clip_action:
             action = jnp.clip(action, -1.0, 1.0)
         if self.agent.max_speed is not None:
-            data = data.replace(qvel=jnp.clip(data.qvel, -self.agent.max_speed, self.agent.max_speed))
-        data = data.replace(ctrl=action.astype(data.ctrl.dtype))
-        m = self.mjx_model
-        for _ in range(self.agent.frame_skip):
-            data = mjx.step(m, data)
-        return data
+            data = data.replace(
+                qvel=jnp.clip(data.qvel, -self.agent.max_speed, self.agent.max_speed)
+            )
+        return self.physics.step(data, action)
 
     def reward_and_terminated(self, achieved: jax.Array, goal: jax.Array):
         dist = jnp.linalg.norm(achieved - goal)
         hit = dist <= GOAL_THRESHOLD
-        if self._spec.reward_type == "dense":
-            reward = jnp.exp(-dist)
-        else:
-            reward = hit.astype(jnp.float32)
+        dense = self._spec.reward_type == "dense"
+        reward = jnp.exp(-dist) if dense else hit.astype(jnp.float32)
         terminated = jnp.logical_and(hit, not self.continuing_task)
         return reward, terminated, hit
 
