@@ -133,6 +133,13 @@ TASK_SPECS: dict[str, TaskSpec] = _registered()
 GR_MAZE_TASKS = tuple(TASK_SPECS)
 
 
+def success_rate(returns: jax.Array) -> jax.Array:
+    """Share of episodes that reached the goal, from their returns under the sparse reward
+    (reward 1 exactly on the steps within 0.45 of the goal, so a return > 0 iff it got there;
+    with `continuing_task` the return counts those steps). Not for the dense ids."""
+    return jnp.mean(jnp.asarray(returns) > 0)
+
+
 def build_model(agent: AgentSpec, maze_map) -> tuple[Maze, mujoco.MjModel]:
     """Gymnasium-Robotics' maze builder on its agent XML; the temporary XML is removed after."""
     rows = [list(r) for r in maze_map]
