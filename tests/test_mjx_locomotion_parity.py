@@ -23,8 +23,8 @@ for a shallow leg but takes the floor's x and y axes for a steep one (axis withi
 vertical). With the pyramidal friction cone of these models the friction pyramid is then
 rotated, and the leg gets other friction forces. Measured: median 5.0e-5, max 1.9 (qvel),
 rewards within 1e-4 on 678 of 1,000 states. `test_ant_contact_frame_is_the_known_deviation`
-pins the cause; the one-step test bounds the measured envelope. (The planar robots are not affected: a 90-degree turn of the tangents
-about the normal maps the pyramid onto itself.)
+pins the cause; the one-step test bounds the measured envelope. (The planar robots are not
+affected: a 90-degree turn of the tangents about the normal maps the pyramid onto itself.)
 """
 
 from __future__ import annotations
