@@ -8,10 +8,10 @@ import json
 
 import gymnasium as gym
 import h5py
-import minari
 import numpy as np
 import pytest
 
+from benchmarks import collector_dataset
 from jaxo2o.data import DatasetError, load_dataset
 from jaxo2o.data.d4rl_io import read_d4rl
 from jaxo2o.data.standard import (
@@ -21,6 +21,7 @@ from jaxo2o.data.standard import (
     reference_scores,
     standard_dataset_id,
 )
+from jaxo2o.evaluate import main as evaluate_main
 from jaxo2o.experiment.lines import expand
 from jaxo2o.experiment.spec import Experiment
 from jaxo2o.sweep import main as sweep_main
@@ -29,24 +30,9 @@ STEPS = 300  # transitions per test dataset
 
 
 def collect(ds_id: str, env_id: str, steps: int = STEPS, seed: int = 0, **kwargs) -> None:
-    """A Minari dataset of `steps` random-action steps of Gymnasium's `env_id`, as the standard
-    datasets are made (DataCollector, record_infos=False), in $MINARI_DATASETS_PATH."""
-    env = minari.DataCollector(gym.make(env_id, **kwargs), record_infos=False)
-    env.action_space.seed(seed)
-    env.reset(seed=seed)
-    for _ in range(steps):
-        _, _, term, trunc, _ = env.step(env.action_space.sample())
-        if term or trunc:
-            env.reset()
-    env.create_dataset(
-        ds_id,
-        algorithm_name="random",
-        author="jaxo2o tests",
-        author_email="tests@example.org",
-        code_permalink="https://example.org/jaxo2o",
-        description="random-action test data in the standard layout",
-    )
-    env.close()
+    """Random-action data of Gymnasium's `env_id` under `ds_id`, as the standard datasets are
+    made (DataCollector, record_infos=False), in $MINARI_DATASETS_PATH."""
+    collector_dataset.collect(ds_id, env_id, steps, seed, **kwargs)
 
 
 @pytest.fixture
@@ -187,13 +173,13 @@ def test_bad_d4rl_files_are_refused(tmp_path):
 SWEEP = ["--method", "iql", "--env.task", "Hopper-v5", "--env.episode-length", "10",
          "--run.offline-steps", "20", "--run.offline-eval-every", "20",
          "--run.online-steps", "20", "--run.online-eval-every", "20", "--run.batch-size", "16",
-         "--run.eval-episodes", "2", "--run.progress", "False", "--seeds", "1",
+         "--run.eval-episodes", "2", "--run.no-progress", "--seeds", "1",
          "--method-config", "hidden=16,16", "--offline-cache", ""]  # fmt: skip
 
 
 @pytest.mark.slow
 @pytest.mark.xdist_group("mjx_hopper_sweep")
-def test_short_sweeps_on_minari_and_d4rl_data(minari_root, tmp_path):
+def test_short_sweeps_on_minari_and_d4rl_data(minari_root, tmp_path, capsys):
     collect("mujoco/hopper/medium-v0", "Hopper-v5")
     write_d4rl(tmp_path / "hopper-medium-v2.hdf5")
     for name, data in (("minari", "mujoco/hopper/medium-v0"),
@@ -204,3 +190,12 @@ def test_short_sweeps_on_minari_and_d4rl_data(minari_root, tmp_path):
         ref = V5_REFERENCES["Hopper-v5"] if name == "minari" else D4RL_REFERENCES["hopper"]
         assert tuple(meta["reference_scores"]) == ref
         assert (out / "runs.csv").read_text().count("\n") == 2  # header + one run
+    # the final policy played again, on the device and in Gymnasium (MuJoCo C)
+    assert evaluate_main([str(tmp_path / "minari"), "--reference", "--episodes", "3"]) == 0
+    text = capsys.readouterr().out
+    assert "device (MJX)" in text and "reference (MuJoCo C)" in text and "intervals" in text
+
+
+def test_evaluate_refuses_a_folder_without_results(tmp_path, capsys):
+    assert evaluate_main([str(tmp_path), "--reference"]) == 2
+    assert "no meta.json" in capsys.readouterr().err
