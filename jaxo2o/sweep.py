@@ -2,8 +2,9 @@
 hyperparameter grid compiled once.
 
 One line (one method, one task, one dataset) writes runs.csv (one row per run), curves.csv
-(every evaluation), summary.md, curves.png and meta.json (the config, package versions, git
-revision, machine, timings) to --out. Several lines write those files per line to
+(every evaluation), summary.md, curves.png, meta.json (the config, package versions, git
+revision, machine, timings) and final_state.npz (the runs' final states, for
+`python -m jaxo2o.evaluate`) to --out. Several lines write those files per line to
 --out/<task>/<kind>/<method>-<protocol>/ and, over all lines, runs.csv, curves.csv, summary.md
 (with rliable aggregates) and meta.json to --out.
 
@@ -53,6 +54,7 @@ from jaxo2o.core.distributed import DistributedConfig
 from jaxo2o.core.runner import enable_compilation_cache
 from jaxo2o.data.tiers import TIERS
 from jaxo2o.experiment import Experiment, ExperimentResult, check_memory, execute, plan
+from jaxo2o.experiment.final_state import save_final_state
 from jaxo2o.experiment.lines import Line, expand
 from jaxo2o.experiment.results import DIP_TEXT, dip_text
 from jaxo2o.methods import method_names
@@ -98,6 +100,7 @@ def write_result(out: Path, res: ExperimentResult, title: str) -> None:
     groups = group_stats(kept, by, [s for s in SCORES if s in res.rows[0]])
     write_csv(out / "runs.csv", res.rows)
     write_csv(out / "curves.csv", res.curves)
+    save_final_state(out, res.batch.state)  # for `python -m jaxo2o.evaluate <out>`
     scale = "normalized score" if res.plan.ref_scores else "raw return (no reference scores)"
     text = (
         f"# {title}\n\n{scale}; mean ± std over {exp.seeds} seeds per line; "

@@ -513,4 +513,16 @@ def read_dataset(
         recipe_hash=project.get("recipe_hash"),
         path=str(folder),
         metadata=project,
+        env_spec=_env_spec(meta, where),
     )
+
+
+def _env_spec(meta: dict, where: str) -> dict | None:
+    """The recorded environment spec (Minari stores it as a JSON string), or None."""
+    spec = meta.get("env_spec")
+    if spec is None or isinstance(spec, dict):
+        return spec
+    try:
+        return json.loads(spec)
+    except ValueError as e:
+        raise DatasetError(f"{where}: metadata.json: env_spec is not valid JSON ({e})") from None

@@ -37,7 +37,6 @@ import jax
 import jax.numpy as jnp
 
 from jaxo2o.envs.base import EnvState, StepResult, time_limit
-from jaxo2o.envs.mjx_base import MjxPhysics, normal_noise, uniform_noise
 
 
 def gymnasium_asset(name: str) -> Path:
@@ -84,6 +83,11 @@ SPECS: dict[str, LocomotionSpec] = {
     ),
 }
 LOCOMOTION_TASKS = tuple(SPECS)
+
+
+def _uniform(key: jax.Array, base: Any, scale: float) -> jax.Array:
+    """`base + U(-scale, scale)` per entry (Gymnasium's `np_random.uniform`)."""
+    return base + jax.random.uniform(key, base.shape, jnp.float32, -scale, scale)
 
 
 def is_healthy(task: str, qpos: jax.Array, qvel: jax.Array) -> jax.Array:
@@ -142,6 +146,10 @@ class GymLocomotion:
     def __post_init__(self):
         if self.name not in SPECS:
             raise ValueError(f"task: unknown {self.name!r}; choose one of {LOCOMOTION_TASKS}")
+        # MJX is imported on first use, as Brax in `BraxEnv`: `import jaxo2o.envs` stays free of
+        # its ~2 s import (and its messages about the optional warp backend)
+        from jaxo2o.envs.mjx_base import MjxPhysics
+
         s = SPECS[self.name]
         physics = MjxPhysics.from_xml_path(
             gymnasium_asset(s.xml), s.frame_skip, post_constraint=s.contact_cost_weight > 0
@@ -153,7 +161,7 @@ class GymLocomotion:
         return SPECS[self.name]
 
     @property
-    def physics(self) -> MjxPhysics:
+    def physics(self) -> Any:  # envs.mjx_base.MjxPhysics
         return self._physics
 
     @property
@@ -168,9 +176,11 @@ class GymLocomotion:
     def reset(self, key: jax.Array) -> EnvState:
         p, s = self._physics, self.spec
         kq, kv = jax.random.split(key)
-        qpos = uniform_noise(kq, p.init_qpos, s.qpos_noise)
-        noise = normal_noise if s.qvel_normal else uniform_noise
-        qvel = noise(kv, p.init_qvel, s.qvel_noise)
+        qpos = _uniform(kq, p.init_qpos, s.qpos_noise)
+        if s.qvel_normal:
+            qvel = p.init_qvel + s.qvel_noise * jax.random.normal(kv, p.init_qvel.shape)
+        else:
+            qvel = _uniform(kv, p.init_qvel, s.qvel_noise)
         data = p.set_state(qpos, qvel)
         # the drawn qpos (MJX's forward normalises Ant's quaternion in data.qpos; C does not)
         obs = observation(s, qpos, qvel, jnp.zeros_like(data.cfrc_ext))

@@ -4,9 +4,11 @@ one `Experiment` (one compiled set of programs over its seeds and grid).
 Named the way a user thinks: `--methods iql:direct pex sac:scratch --tasks
 inverted_double_pendulum --kinds medium medium-replay --tier quick` makes six lines; the tier
 gives each task's environment (backend, episode length) and each dataset's Minari id
-(`jaxo2o/<task>/<kind>-<tier>-v0`). A `name=value` option of `--method-config`, `--hparams`
-or `--grid` applies to every line, or only to one method's lines when written
-`method.name=value` (`--grid pex.selection_inverse_temperature=1,10`).
+(`jaxo2o/<task>/<kind>-<tier>-v0`). Gymnasium's v5 locomotion tasks (`--tasks Hopper-v5`) take
+no tier settings: their data are the standard Minari datasets (`mujoco/hopper/medium-v0`).
+A `name=value` option of `--method-config`, `--hparams` or `--grid` applies to every line, or
+only to one method's lines when written `method.name=value`
+(`--grid pex.selection_inverse_temperature=1,10`).
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import dataclasses
 from dataclasses import dataclass
 
 from jaxo2o.config import PROTOCOLS, ConfigError
+from jaxo2o.data.standard import STANDARD_KINDS, standard_dataset_id
+from jaxo2o.envs.locomotion import LOCOMOTION_TASKS
 from jaxo2o.experiment.spec import Experiment
 from jaxo2o.methods import get_method
 
@@ -103,19 +107,31 @@ def expand(
     if not tasks:
         places.append((template.env.task, "", template))
     for task in tasks:
+        standard = task in LOCOMOTION_TASKS  # Gymnasium's v5 tasks: the standard Minari data
         try:
-            data = TIERS[tier].task(task)
+            data = None if standard else TIERS[tier].task(task)
         except ValueError as e:
             raise ConfigError(f"tasks: {e}") from None
-        env = dataclasses.replace(
-            template.env, task=task, backend=data.backend, episode_length=data.episode_length
-        )
-        own = getattr(data, "kinds", KINDS)  # a maze's kinds, else the SAC-made kinds
+        if standard:
+            env = dataclasses.replace(template.env, task=task, episode_length=1000)
+        else:
+            env = dataclasses.replace(
+                template.env, task=task, backend=data.backend, episode_length=data.episode_length
+            )
+        # a maze's kinds, a v5 task's standard kinds, else the SAC-made kinds
+        own = STANDARD_KINDS if standard else getattr(data, "kinds", KINDS)
         for kind in kinds or ("",):
             if kind and kind not in own:
                 raise ConfigError(f"kinds: {task} has no {kind!r} data; its kinds are {own}")
             try:
-                ds = dataset_id(task, kind, tier) if kind else ""
+                if not kind:
+                    ds = ""
+                else:
+                    ds = (
+                        standard_dataset_id(task, kind)
+                        if standard
+                        else dataset_id(task, kind, tier)
+                    )
             except ValueError as e:
                 raise ConfigError(f"kinds: {e}") from None
             places.append((task, kind, dataclasses.replace(template, env=env, dataset=ds)))

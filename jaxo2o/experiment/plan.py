@@ -17,6 +17,7 @@ from jaxo2o.config import ConfigError, RunHParams, run_hparams
 from jaxo2o.core.loop import Trainer
 from jaxo2o.core.runner import stack_trees
 from jaxo2o.core.transitions import Transitions
+from jaxo2o.data.standard import check_recorded_env, reference_scores
 from jaxo2o.envs import make_env
 from jaxo2o.experiment.spec import RUN_GRID_KEYS, Experiment, coerce, parse_float, parse_pairs
 from jaxo2o.methods import get_method
@@ -124,6 +125,10 @@ def plan(exp: Experiment, dataset: Any = None) -> Plan:
         dataset = load_dataset(
             exp.dataset, observation_size=env.observation_size, action_size=env.action_size
         )
+    if dataset is not None:  # data recorded on another environment is refused here
+        note = check_recorded_env(dataset, exp.env.task)
+        if note:
+            print(note)
     ref = None
     ref_source = dataset
     if exp.reference and (dataset is None or exp.reference != dataset.dataset_id):
@@ -132,6 +137,8 @@ def plan(exp: Experiment, dataset: Any = None) -> Plan:
         ref_source = load_dataset(exp.reference)
     if ref_source is not None and ref_source.ref_min_score is not None:
         ref = (float(ref_source.ref_min_score), float(ref_source.ref_max_score))
+    elif not exp.reference:  # a v5 task's own references (jaxo2o.data.standard)
+        ref = reference_scores(None, exp.env.task)
     method = with_observation_statistics(method, dataset)
 
     # hyperparameters: fixed values, then the grid's product, then seeds
