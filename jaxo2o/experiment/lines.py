@@ -17,7 +17,9 @@ import dataclasses
 from dataclasses import dataclass
 
 from jaxo2o.config import PROTOCOLS, ConfigError
-from jaxo2o.data.standard import STANDARD_KINDS, standard_dataset_id
+from jaxo2o.data.maze_standard import MAZE_DATASETS
+from jaxo2o.data.standard import standard_dataset_id, standard_kinds
+from jaxo2o.envs.gr_maze import TASK_SPECS
 from jaxo2o.envs.locomotion import LOCOMOTION_TASKS
 from jaxo2o.experiment.spec import Experiment
 from jaxo2o.methods import get_method
@@ -107,19 +109,21 @@ def expand(
     if not tasks:
         places.append((template.env.task, "", template))
     for task in tasks:
-        standard = task in LOCOMOTION_TASKS  # Gymnasium's v5 tasks: the standard Minari data
+        # Gymnasium's v5 tasks and Gymnasium-Robotics' mazes: the standard Minari data
+        standard = task in LOCOMOTION_TASKS or task in MAZE_DATASETS
         try:
             data = None if standard else TIERS[tier].task(task)
         except ValueError as e:
             raise ConfigError(f"tasks: {e}") from None
         if standard:
-            env = dataclasses.replace(template.env, task=task, episode_length=1000)
+            limit = TASK_SPECS[task].time_limit if task in TASK_SPECS else 1000
+            env = dataclasses.replace(template.env, task=task, episode_length=limit)
         else:
             env = dataclasses.replace(
                 template.env, task=task, backend=data.backend, episode_length=data.episode_length
             )
         # a maze's kinds, a v5 task's standard kinds, else the SAC-made kinds
-        own = STANDARD_KINDS if standard else getattr(data, "kinds", KINDS)
+        own = standard_kinds(task) if standard else getattr(data, "kinds", KINDS)
         for kind in kinds or ("",):
             if kind and kind not in own:
                 raise ConfigError(f"kinds: {task} has no {kind!r} data; its kinds are {own}")

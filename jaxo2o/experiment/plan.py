@@ -17,8 +17,10 @@ from jaxo2o.config import ConfigError, RunHParams, run_hparams
 from jaxo2o.core.loop import Trainer
 from jaxo2o.core.runner import stack_trees
 from jaxo2o.core.transitions import Transitions
+from jaxo2o.data.maze_standard import eval_env_kwargs
 from jaxo2o.data.standard import check_recorded_env, reference_scores
 from jaxo2o.envs import make_env
+from jaxo2o.envs.gr_maze import GR_MAZE_TASKS, GRMaze
 from jaxo2o.experiment.spec import RUN_GRID_KEYS, Experiment, coerce, parse_float, parse_pairs
 from jaxo2o.methods import get_method
 
@@ -129,6 +131,9 @@ def plan(exp: Experiment, dataset: Any = None) -> Plan:
         note = check_recorded_env(dataset, exp.env.task)
         if note:
             print(note)
+    if exp.env.task in GR_MAZE_TASKS and eval_env_kwargs(dataset, exp.env.task):
+        # a maze dataset's own evaluation env (its eval_env_spec: start/goal map, time limit)
+        env = GRMaze(exp.env.task, **eval_env_kwargs(dataset, exp.env.task))
     ref = None
     ref_source = dataset
     if exp.reference and (dataset is None or exp.reference != dataset.dataset_id):
