@@ -170,3 +170,21 @@ def test_controller_success_matches_reference():
     ).sum()
     assert ra <= 0.3 * n and rb <= 0.3 * n
     assert wilson(int(ra), n)[0] <= rb / n <= wilson(int(ra), n)[1]
+
+
+def test_render_draws_world_coordinates(tmp_path):
+    """PointMaze_UMaze: cell (row 1, column 1) is centred at world (-1, 1), cell (3, 3) at
+    (1, -1); a trajectory along row 1 is drawn there, walls where the map has 1."""
+    from jaxo2o.envs.render import FLOOR, GOAL, WALL, render_trajectories
+
+    line = np.stack([np.linspace(-1.0, 1.0, 20), np.full(20, 1.0)], -1)  # row 1, cols 1..3
+    img = render_trajectories(
+        "PointMaze_UMaze-v3", line, tmp_path / "u.png", scale=10, goal=(1.0, -1.0), cmap="gray"
+    )
+    assert img.shape == (50, 50, 3) and (tmp_path / "u.png").exists()
+    px = lambda i, j: img[int((i + 0.5) * 10), int((j + 0.5) * 10)]
+    np.testing.assert_allclose(px(1, 2), [0.0, 0.0, 0.0], atol=1e-6)  # the line (gray(0))
+    np.testing.assert_allclose(px(0, 0), WALL, atol=1e-6)
+    np.testing.assert_allclose(px(2, 1), WALL, atol=1e-6)  # row 2: [1, 1, 1, 0, 1]
+    np.testing.assert_allclose(px(2, 3), FLOOR, atol=1e-6)
+    np.testing.assert_allclose(px(3, 3), 0.5 * np.array(FLOOR) + 0.5 * np.array(GOAL), atol=1e-6)
