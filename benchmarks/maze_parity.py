@@ -134,7 +134,7 @@ def _starts(port: GRMaze, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """`n` (start, goal) pairs drawn by the port's own reset."""
     keys = jax.random.split(jax.random.key(seed), n)
     st = jax.jit(jax.vmap(port.reset))(keys)
-    return np.asarray(st.physics.data.qpos[:, :2]), np.asarray(st.physics.goal)
+    return np.asarray(st.physics.qpos[:, :2]), np.asarray(st.physics.goal)
 
 
 @functools.lru_cache(maxsize=8)

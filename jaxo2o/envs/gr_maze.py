@@ -50,7 +50,7 @@ import sys
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import gymnasium
 import jax
@@ -175,9 +175,16 @@ def margin_as_radius(model: mujoco.MjModel) -> mujoco.MjModel:
 
 
 class MazePhysics(NamedTuple):
-    """The `physics` of an EnvState: the MJX data, the current goal and the goal-update key."""
+    """The `physics` of an EnvState: the simulator state, the current goal, the goal-update key.
 
-    data: Any  # mjx.Data
+    Only what the next step depends on is kept (qpos, qvel and the solver's warm start; every
+    other field of the MJX data is recomputed by the step's forward pass): a small state for
+    replay buffers, and no zero-size arrays (which checkpoints cannot save).
+    """
+
+    qpos: jax.Array
+    qvel: jax.Array
+    qacc_warmstart: jax.Array
     goal: jax.Array  # (2,)
     key: jax.Array
 
@@ -322,7 +329,9 @@ class GRMaze:
         """The state a reset reaches for a given start point and goal (qvel 0, rest qpos0)."""
         d0 = self._data0
         data = d0.replace(qpos=d0.qpos.at[:2].set(start), qvel=jnp.zeros_like(d0.qvel))
-        phys = MazePhysics(data, jnp.asarray(goal, jnp.float32), key)
+        phys = MazePhysics(
+            data.qpos, data.qvel, data.qacc_warmstart, jnp.asarray(goal, jnp.float32), key
+        )
         return EnvState(physics=phys, obs=self.observe(data, goal), t=jnp.zeros((), jnp.int32))
 
     def cell_of(self, xy: jax.Array) -> jax.Array:
@@ -359,7 +368,10 @@ class GRMaze:
 
     def step(self, state: EnvState, action: jax.Array) -> tuple[EnvState, StepResult]:
         phys = state.physics
-        data = self.physics_step(phys.data, action)
+        before = self._data0.replace(
+            qpos=phys.qpos, qvel=phys.qvel, qacc_warmstart=phys.qacc_warmstart
+        )
+        data = self.physics_step(before, action)
         achieved = data.qpos[:2]
         reward, terminated, _ = self.reward_and_terminated(achieved, phys.goal)
         obs = self.observe(data, phys.goal)
@@ -367,5 +379,6 @@ class GRMaze:
         goal = self.update_goal(k_goal, achieved, phys.goal)
         t = state.t + 1
         truncated = time_limit(t, terminated, self.episode_length)
-        new = EnvState(physics=MazePhysics(data, goal, k_next), obs=obs, t=t)
+        phys = MazePhysics(data.qpos, data.qvel, data.qacc_warmstart, goal, k_next)
+        new = EnvState(physics=phys, obs=obs, t=t)
         return new, StepResult(obs, reward, terminated, truncated)
