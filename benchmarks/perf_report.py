@@ -6,7 +6,11 @@ import os
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from benchmarks.perf_run import BRAX_RUN, MAZE_RUN
 from benchmarks.perf_stats import Spread
+from jaxo2o.report.plots import pyplot
 
 MiB = 2**20
 
@@ -271,7 +275,6 @@ def _load_line(meta: dict[str, Any], cores: int) -> str:
 
 
 def _run(run: dict[str, Any], paper: dict[str, Any] | None) -> str:
-    from benchmarks.perf import BRAX_RUN, MAZE_RUN
 
     spec = run["spec"]
     sc = run["scaling"]
@@ -562,11 +565,7 @@ def _findings(res: dict[str, Any]) -> str:
 
 # ------------------------------------------------------------------ plot
 def plot(res: dict[str, Any], path: str | Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
+    plt = pyplot()
 
     fig, axes = plt.subplots(2, 2, figsize=(12, 9))
     title = (

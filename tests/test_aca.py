@@ -382,6 +382,52 @@ def test_the_state_w_follows_the_schedule_over_real_updates():
     assert float(state.w) == pytest.approx(1.0 - 3 / 40_000, abs=1e-7)
 
 
+@pytest.mark.parametrize(
+    "sched, updates, points",
+    [
+        # quick IDP: medium's K = 40 over 15,000 updates -> K' = 40 x 0.15 = 6, w0 / 6000 per update
+        ((1.0, 40.0, 0.5), 15_000, [(1500, 0.75), (3000, 0.5), (6000, 0.5), (15_000, 0.5)]),
+        # quick mazes: K = 200 over 12,000 updates -> K' = 24; ends at 0.5 as the official 100k
+        ((1.0, 200.0, 0.5), 12_000, [(1200, 0.95), (6000, 0.75), (12_000, 0.5)]),
+        # a phase longer than the official one stretches the schedule: K' = 10 x 2 = 20
+        ((1.0, 10.0, 0.0), 200_000, [(10_000, 0.5), (20_000, 0.0)]),
+    ],
+)
+def test_the_scaled_schedule_reaches_the_official_values_at_the_same_share(sched, updates, points):
+    w0, k, w_min = (f32(v) for v in sched)
+    config = ACAConfig(w_schedule="scaled", online_updates=updates)
+    for n, w in points:
+        got = interpolation_weight(n, w0, config.schedule_k(k), w_min)
+        assert float(got) == pytest.approx(w, abs=2e-6)
+    # the official (absolute) K at the end of the same short phase: far above w_min
+    absolute = ACAConfig(online_updates=updates).schedule_k(k)
+    assert float(absolute) == float(k)
+    if updates == 15_000:
+        assert float(interpolation_weight(updates, w0, absolute, w_min)) == pytest.approx(0.625)
+
+
+def test_the_scaled_schedule_drives_the_state_w_over_real_updates():
+    """Half the official updates halve K: K = 0.004 scaled to 50,000 updates falls by 0.5 per
+    update, as K = 0.002 does absolutely."""
+    method = ACA(ACAConfig(hidden=HIDDEN, w_schedule="scaled", online_updates=50_000))
+    batch = random_batch(jax.random.PRNGKey(5))
+    hp = method.default_hparams(w0=1.0, w_k=0.004, w_min=0.2)
+    state = method.to_online(trained_offline(method, hp), None, hp)
+    step = jax.jit(lambda s, k: method.update(s, batch, k, hp, online=True))
+    after = []
+    for i in range(3):
+        state, _ = step(state, jax.random.PRNGKey(i))
+        after.append(float(state.w))
+    assert after == pytest.approx([0.5, 0.2, 0.2])
+
+
+def test_the_scaled_schedule_needs_the_runs_updates():
+    with pytest.raises(ConfigError, match="aca.w_schedule: 'scaled' needs the run's online"):
+        ACAConfig(w_schedule="scaled")
+    with pytest.raises(ConfigError, match="aca.w_schedule: unknown 'linear'"):
+        ACAConfig(w_schedule="linear")
+
+
 # ------------------------------------------------------------------ SAC+ML actor loss
 def test_ml_actor_loss_formula_and_detached_lambda():
     logp, q, logp_d = f32([-1.0, -2.0]), f32([2.0, -4.0]), f32([-0.5, -1.5])
@@ -708,3 +754,11 @@ def test_trainer_run_on_point(policy, alignment):
     for name in ("critic_loss", "actor_loss", "alpha", "actor_grad_norm", "eval_returns"):
         assert np.all(np.isfinite(np.asarray(m_on[name]))), name
     assert ("act/w" in m_on) == alignment
+
+
+def test_a_plan_gives_aca_the_runs_online_updates():
+    from jaxo2o.experiment.plan import build_method
+
+    method = build_method("aca", {"w_schedule": "scaled"}, 1000, 15_000)
+    assert (method.config.w_schedule, method.config.online_updates) == ("scaled", 15_000)
+    assert float(method.config.schedule_k(f32(40.0))) == pytest.approx(6.0)

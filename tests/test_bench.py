@@ -9,10 +9,11 @@ import json
 import pytest
 
 from benchmarks.act_share import share_table
-from benchmarks.run import _done, experiment_for, final_metric, offline_experiment, offline_table
+from benchmarks.run import experiment_for, final_metric, offline_experiment, offline_table
 from benchmarks.suite import SUITES
 from jaxo2o.config import EnvConfig
 from jaxo2o.experiment import build_method, parse_pairs
+from jaxo2o.experiment.runner import finished
 
 
 def _bench_experiment(label: str, progress: bool = False):
@@ -32,14 +33,14 @@ def _finish(folder, exp) -> None:
 def test_finished_experiment_is_reused_whatever_its_progress_bar(tmp_path):
     folder = tmp_path / "pex"
     exp = _bench_experiment("pex", progress=True)
-    assert not _done(folder, exp)  # nothing there yet
+    assert not finished(folder, exp)  # nothing there yet
     _finish(folder, exp)
-    assert _done(folder, exp)
-    assert _done(folder, _bench_experiment("pex", progress=False))  # the bar changes no number
-    assert not _done(folder, dataclasses.replace(exp, seeds=exp.seeds + 1))
-    assert not _done(folder, _bench_experiment("iql-direct", progress=True))
+    assert finished(folder, exp)
+    assert finished(folder, _bench_experiment("pex", progress=False))  # the bar changes no number
+    assert not finished(folder, dataclasses.replace(exp, seeds=exp.seeds + 1))
+    assert not finished(folder, _bench_experiment("iql-direct", progress=True))
     (folder / "runs.csv").unlink()  # an interrupted experiment is run again
-    assert not _done(folder, exp)
+    assert not finished(folder, exp)
 
 
 def test_pex_offline_action_share_table():

@@ -13,7 +13,9 @@ A run is advanced by five pure functions of one run's state (vmapped over runs b
 donated between calls, progress and hooks on the host between chunks; no host callback inside
 any program, so every program is stored in JAX's persistent compilation cache).
 `Trainer.train` composes the very same functions with `lax.scan` into one program (the
-single-program path, used by tests and `make perf`); both give the same numbers, bitwise.
+single-program path, used by tests and `make perf`); the two agree to XLA's last bits, not
+bitwise (XLA fuses a chunk inlined in the scan differently from the same chunk compiled alone;
+`tests/test_chunked.py` bounds the difference).
 
 Online iterations act in `num_envs` environments, insert into the replay buffer and take
 `updates_per_step` gradient steps on batches mixed as the protocol's `BatchMix` says.

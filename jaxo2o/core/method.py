@@ -28,12 +28,13 @@ What a method declares besides those functions:
 from __future__ import annotations
 
 import dataclasses
+from functools import partial
 from typing import Any, ClassVar
 
 import jax
 import jax.numpy as jnp
 
-from jaxo2o.config import ConfigError
+from jaxo2o.config import ConfigError, require_in
 from jaxo2o.core.flops import Pass
 
 Metrics = dict[str, jax.Array]
@@ -57,9 +58,7 @@ def check_network_config(config: Any, prefix: str) -> None:
     least one critic (if it has `n_critics`), a known `reward_normalization` (if it has one).
     Raises ConfigError naming `<prefix>.<field>`."""
 
-    def require(cond: bool, field: str, msg: str) -> None:
-        if not cond:
-            raise ConfigError(f"{prefix}.{field}: {msg}")
+    require = partial(require_in, prefix)
 
     hidden = config.hidden
     require(

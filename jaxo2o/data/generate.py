@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -42,11 +43,16 @@ from typing import Any
 import jax
 import numpy as np
 
+from jaxo2o.config import RunConfig, run_hparams
+from jaxo2o.core.loop import Trainer
+from jaxo2o.core.runner import ChunkHook, broadcast_tree, run_batch
 from jaxo2o.core.transitions import Transitions
+from jaxo2o.data.artefact import use_artefact
 from jaxo2o.data.dataset import (
     dataset_id,
     normalized_score,
 )
+from jaxo2o.data.maze import MazeData, generate_maze, maze_recipe_hash
 from jaxo2o.data.minari_io import (
     PROJECT_KEY,
     clean_staging,
@@ -58,6 +64,10 @@ from jaxo2o.data.minari_io import (
 )
 from jaxo2o.data.recipe import ALL_KINDS, KINDS, MAZE_KINDS, TaskData, recipe_dict, recipe_hash
 from jaxo2o.data.rollout import Episodes, Roller, concat_episodes
+from jaxo2o.data.tiers import TIERS
+from jaxo2o.envs import make_env
+from jaxo2o.methods.sac import SAC, SACConfig
+from jaxo2o.provenance import provenance
 
 MEDIUM_CANDIDATES = 4  # snapshots rolled out stochastically when choosing the medium policy
 MEDIUM_TOLERANCE = 0.05  # stop searching once a candidate is this close (fraction of the range)
@@ -77,7 +87,6 @@ class GenerationError(RuntimeError):
 # --------------------------------------------------------------------------- tiers
 def tiers() -> dict[str, Any]:
     """The tier definitions (`jaxo2o/data/tiers.py`)."""
-    from jaxo2o.data.tiers import TIERS
 
     return TIERS
 
@@ -116,7 +125,6 @@ BEHAVIOUR_LOG_STD = (-20.0, 2.0)
 
 
 def behaviour_method(data: TaskData):
-    from jaxo2o.methods.sac import SAC, SACConfig
 
     lo, hi = BEHAVIOUR_LOG_STD
     method = SAC(SACConfig(hidden=tuple(data.sac.hidden), log_std_min=lo, log_std_max=hi))
@@ -135,9 +143,6 @@ def train_behaviour(
 ) -> BehaviourRun:
     """Run SAC from scratch through the shared runner, keeping a snapshot of the method state at
     every evaluation (a chunk hook) and the final replay buffer."""
-    from jaxo2o.config import RunConfig, run_hparams
-    from jaxo2o.core.loop import Trainer
-    from jaxo2o.core.runner import ChunkHook, broadcast_tree, run_batch
 
     s = data.sac
     run = RunConfig(
@@ -171,7 +176,7 @@ def train_behaviour(
         broadcast_tree(run_hparams(run, reward_scale=s.reward_scale), 1),
         devices=jax.devices()[:1],
         desc=f"SAC {data.task}",
-        hook=snaps,
+        hooks=[snaps],
     )
     evals = np.asarray(res.metrics["online"]["eval_returns"][0]).mean(axis=-1)[1:]  # [0]: start
     steps = np.asarray(trainer.eval_steps()["online"][1:])
@@ -331,8 +336,6 @@ def generate_task(
     reference scores or medium policy differ from this run's is remade too, so that every kind
     of a task always shares its reference scores.
     """
-    from jaxo2o.envs import make_env
-    from jaxo2o.report.files import provenance
 
     for k in kinds:
         if k not in KINDS:
@@ -519,7 +522,6 @@ def is_current(ds_id: str, expected_hash: str) -> tuple[bool, str]:
     reason = incomplete_reason(ds_id)
     if reason:
         return False, f"incomplete ({reason})"
-    import json
 
     meta = json.loads((folder / "data" / "metadata.json").read_text())
     found = meta.get(PROJECT_KEY, {}).get("recipe_hash")
@@ -554,7 +556,6 @@ def ensure_datasets(
     Each task makes the asked kinds that are its own: the SAC kinds (`KINDS`) for a `TaskData`
     line, `play`/`diverse` for a maze (`MazeData`, made by `jaxo2o.data.maze.generate_maze`).
     """
-    from jaxo2o.data.maze import MazeData, generate_maze, maze_recipe_hash
 
     t = get_tier(tier)
     names = tuple(d.task for d in t.tasks)
@@ -576,7 +577,13 @@ def ensure_datasets(
             clean_staging()
             todo, current = [], []
             for k in own:
-                ok, why = is_current(dataset_id(data.task, k, tier), hash_of(data, k))
+                ds_id = dataset_id(data.task, k, tier)
+                # a committed artefact (`jaxo2o.data.artefact`) is the tier's dataset everywhere
+                # (not a sibling that a new behaviour run may remake: kinds made here may then
+                # have other reference scores than the artefacts', named in the log)
+                if k in wanted and use_artefact(ds_id, hash_of(data, k), log=log):
+                    continue
+                ok, why = is_current(ds_id, hash_of(data, k))
                 if ok:
                     current.append(k)
                 elif k in wanted:

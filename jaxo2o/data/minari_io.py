@@ -35,7 +35,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
+import minari
 import numpy as np
+from minari.data_collector import EpisodeBuffer
+from minari.dataset.minari_storage import MinariStorage
 
 from jaxo2o.core.transitions import Transitions
 from jaxo2o.data.dataset import (
@@ -188,7 +192,6 @@ def validate_transitions(
 
 # --------------------------------------------------------------------------- writing
 def _episode_buffers(t: Transitions, lengths: np.ndarray) -> list[Any]:
-    from minari.data_collector import EpisodeBuffer
 
     buffers, start = [], 0
     for i, n in enumerate(lengths):
@@ -269,7 +272,6 @@ def write_dataset(
 
     Nothing appears under the dataset's name unless the whole dataset was written.
     """
-    import minari
 
     root = datasets_root()
     final = root / ds_id
@@ -278,7 +280,6 @@ def write_dataset(
         raise DatasetError(f"{final}: a dataset already exists there (pass overwrite=True)")
     lengths = episode_lengths(t)
     buffers = _episode_buffers(t, lengths)
-    import gymnasium as gym
 
     obs_space = gym.spaces.Box(-np.inf, np.inf, (t.obs.shape[1],), np.float32)
     act_space = gym.spaces.Box(-1.0, 1.0, (t.action.shape[1],), np.float32)
@@ -400,7 +401,6 @@ def incomplete_reason(ds_id: str) -> str | None:
 
 
 def _box_size(space: Any, what: str, where: str) -> int:
-    import gymnasium as gym
 
     if isinstance(space, gym.spaces.Dict):  # goal-conditioned (the mazes): flattened, see below
         return sum(_box_size(s, f"{what} {k!r}", where) for k, s in space.spaces.items())
@@ -415,7 +415,6 @@ def read_dataset(
     ds_id: str, observation_size: int | None = None, action_size: int | None = None
 ) -> OfflineDataset:
     """Read a local Minari dataset into flat transitions, validating it on the way."""
-    from minari.dataset.minari_storage import MinariStorage
 
     meta = read_metadata(ds_id)
     folder = dataset_folder(ds_id)

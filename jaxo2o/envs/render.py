@@ -26,6 +26,7 @@ import numpy as np
 
 from jaxo2o.envs import maze as mz
 from jaxo2o.envs.gr_maze import GOAL_THRESHOLD, GR_MAZE_TASKS, GRMaze
+from jaxo2o.report.plots import pyplot
 
 FLOOR = (0.97, 0.97, 0.95)
 WALL = (0.27, 0.29, 0.34)
@@ -137,10 +138,7 @@ def render_trajectories(
     The picture is (H * scale) x (W * scale) pixels for an H x W layout; trajectory i gets the
     colour i / (B - 1) of `cmap`. Returns the RGB image (float32 in [0, 1]).
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     pts = as_batch(trajectories)
     b = pts.shape[0]

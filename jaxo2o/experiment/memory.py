@@ -7,10 +7,12 @@ from typing import Any
 
 import jax
 import numpy as np
+import psutil
 
 from jaxo2o.config import ConfigError
 from jaxo2o.core.replay import replay_bytes
-from jaxo2o.experiment.plan import Plan
+from jaxo2o.core.transitions import empty_transitions
+from jaxo2o.experiment.planned import Plan
 
 _WORKSPACE: dict[tuple, int] = {}
 
@@ -29,7 +31,6 @@ def update_workspace(
     width 64 and batch 256 they outweigh the parameters. The program is small (seconds to
     compile) and the result is memoized per method config and shapes.
     """
-    from jaxo2o.core.transitions import empty_transitions
 
     key = (type(method).__name__, method.config, obs_size, act_size)
     key += (batch_size, online)
@@ -91,7 +92,6 @@ def estimate_memory(p: Plan, workspace: bool = True) -> dict[str, int]:
 
 def check_memory(p: Plan, limit_fraction: float = 0.8, workspace: bool = True) -> dict[str, int]:
     """Refuse a grid whose estimate exceeds `limit_fraction` of the available host memory."""
-    import psutil
 
     est = estimate_memory(p, workspace)
     avail = psutil.virtual_memory().available

@@ -7,27 +7,32 @@ import dataclasses
 import itertools
 import math
 import typing
-from dataclasses import dataclass
 from typing import Any
 
 import jax.numpy as jnp
 import numpy as np
 
-from jaxo2o.config import ConfigError, RunHParams, run_hparams
-from jaxo2o.core.loop import Trainer
+from jaxo2o.config import ConfigError, run_hparams
+from jaxo2o.core.loop import Trainer, placeholder_dataset
 from jaxo2o.core.runner import stack_trees
 from jaxo2o.core.transitions import Transitions
+from jaxo2o.data import load_dataset
+from jaxo2o.data.dataset import top_return_episodes, trajectory_return_range
 from jaxo2o.data.maze_standard import eval_env_kwargs
 from jaxo2o.data.standard import check_recorded_env, reference_scores
 from jaxo2o.envs import make_env
 from jaxo2o.envs.gr_maze import GR_MAZE_TASKS, GRMaze
+from jaxo2o.experiment.memory import check_memory
+from jaxo2o.experiment.planned import Plan
 from jaxo2o.experiment.spec import RUN_GRID_KEYS, Experiment, coerce, parse_float, parse_pairs
 from jaxo2o.methods import get_method
 
 
-def build_method(name: str, options: dict[str, str], offline_steps: int) -> Any:
-    """Instantiate a method with static config overrides; a config field named `offline_steps`
-    (a schedule horizon) follows the run's."""
+def build_method(
+    name: str, options: dict[str, str], offline_steps: int, online_updates: int = 0
+) -> Any:
+    """Instantiate a method with static config overrides; config fields named `offline_steps`
+    and `online_updates` (schedule horizons) follow the run's."""
     cls = get_method(name)
     base = cls.Config()
     hints = typing.get_type_hints(type(base))
@@ -39,32 +44,9 @@ def build_method(name: str, options: dict[str, str], offline_steps: int) -> Any:
         updates[key] = coerce(value, hints[key], f"method_config.{key}")
     if "offline_steps" in valid and "offline_steps" not in updates:
         updates["offline_steps"] = offline_steps
+    if "online_updates" in valid and "online_updates" not in updates:
+        updates["online_updates"] = online_updates
     return cls(dataclasses.replace(base, **updates))
-
-
-@dataclass
-class Plan:
-    """Everything needed to run an experiment, built and validated before compilation."""
-
-    experiment: Experiment
-    method: Any
-    trainer: Trainer
-    runs: list[dict[str, Any]]  # one entry per run: seed and grid values
-    hp: Any  # method hyperparameters with a leading runs axis
-    rhp: RunHParams  # run hyperparameters with a leading runs axis
-    dataset: Any  # OfflineDataset or None
-    ref_scores: tuple[float, float] | None
-    online_data: Transitions | None = None  # offline rows sampled online, if not the dataset
-
-    @property
-    def n_runs(self) -> int:
-        return self.experiment.n_runs
-
-    def keys(self) -> Any:
-        """Every run's PRNG key (from its seed), runs axis first."""
-        import jax
-
-        return jnp.stack([jax.random.PRNGKey(r["seed"]) for r in self.runs])
 
 
 def reward_transform(method: Any, dataset: Any) -> tuple[float, float]:
@@ -79,7 +61,6 @@ def reward_transform(method: Any, dataset: Any) -> tuple[float, float]:
             raise ConfigError(
                 "method_config.reward_normalization: 'trajectory_range' needs a dataset"
             )
-        from jaxo2o.data.dataset import trajectory_return_range
 
         lo, hi = trajectory_return_range(dataset)
         if not hi > lo:
@@ -114,19 +95,36 @@ def with_observation_statistics(method: Any, dataset: Any) -> Any:
     return type(method)(config)
 
 
+def check_sizes(dataset: Any, env: Any, name: str) -> None:
+    """A dataset made for another task is refused before anything is traced (a dataset loaded
+    without the task's sizes, e.g. once for several lines, is checked here)."""
+    if dataset is None:
+        return
+    where = f"dataset {name}".rstrip()
+    for what, rows, size in (
+        ("observations", dataset.transitions.obs, env.observation_size),
+        ("actions", dataset.transitions.action, env.action_size),
+    ):
+        found = int(np.shape(rows)[-1])
+        if found != size:
+            raise ConfigError(f"{where}: {what} have {found} dimensions, the task expects {size}")
+
+
 def plan(exp: Experiment, dataset: Any = None) -> Plan:
     """Validate and assemble an experiment (loads the dataset unless one is given)."""
     exp.check_data()
     env = make_env(exp.env.task, exp.env.backend, exp.env.episode_length)
     method = build_method(
-        exp.method, parse_pairs(exp.method_config, "method_config"), exp.run.offline_steps
+        exp.method,
+        parse_pairs(exp.method_config, "method_config"),
+        exp.run.offline_steps,
+        exp.run.online_steps * exp.run.updates_per_step,
     )
     if dataset is None and exp.dataset:
-        from jaxo2o.data import load_dataset
-
         dataset = load_dataset(
             exp.dataset, observation_size=env.observation_size, action_size=env.action_size
         )
+    check_sizes(dataset, env, exp.dataset)
     if dataset is not None:  # data recorded on another environment is refused here
         note = check_recorded_env(dataset, exp.env.task)
         if note:
@@ -137,8 +135,6 @@ def plan(exp: Experiment, dataset: Any = None) -> Plan:
     ref = None
     ref_source = dataset
     if exp.reference and (dataset is None or exp.reference != dataset.dataset_id):
-        from jaxo2o.data import load_dataset
-
         ref_source = load_dataset(exp.reference)
     if ref_source is not None and ref_source.ref_min_score is not None:
         ref = (float(ref_source.ref_min_score), float(ref_source.ref_max_score))
@@ -166,8 +162,6 @@ def plan(exp: Experiment, dataset: Any = None) -> Plan:
     axes = {k: [parse_float(v, f"grid.{k}") for v in s.split(",") if v] for k, s in grid.items()}
     scale, shift = reward_transform(method, dataset)
     base_rhp = run_hparams(exp.run, scale, shift)
-
-    from jaxo2o.experiment.memory import check_memory
 
     # the quick memory bound first: an absurd run count is refused before any run is listed
     check_memory(
@@ -205,8 +199,6 @@ def seeded_buffer(exp: Experiment, dataset: Any, env: Any) -> tuple[Transitions,
     dataset (a one-row placeholder when none), and the run with its updates delayed until the
     buffer holds more than one batch (official ACA: d3rlpy starts updating once
     len(buffer) > batch_size)."""
-    from jaxo2o.core.loop import placeholder_dataset
-    from jaxo2o.data.dataset import top_return_episodes
 
     run = exp.run
     n = run.seed_episodes

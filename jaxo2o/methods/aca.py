@@ -62,6 +62,14 @@ Online phase (`update(online=True)`), order temperature -> critic -> actor -> ta
 5. w <- max(w - w0 / (K 1000), w_min) (`interpolation_weight`). The state keeps the update count and
    w is computed from it in closed form in float32 (the official code subtracts repeatedly in
    float64): the same values up to rounding. The update uses the w before its decrement.
+   The official K counts absolute updates of a 100k-update online phase (w reaches w_min after
+   K 1000 (1 - w_min / w0) updates: 20k for medium's K = 40, 100k for AntMaze's K = 200), so a
+   shorter phase ends with w far above w_min (the quick tier's 15k updates: 0.627 at K = 40;
+   12k: 0.940 at K = 200). `ACAConfig.w_schedule` chooses: "absolute" (official, the default) or
+   "scaled", K multiplied by (the run's online updates) / 100k (`scaled_w_k`; online iterations
+   x updates per iteration, the warm-up included as in the official 100k), so w follows the
+   official curve as a share of the phase and reaches the same end value. "scaled" is not
+   official: a named choice for short budgets.
 Z is frozen and there is no ML term online (`online_ml=True` keeps SAC+ML's actor loss online with
 the critic above: not official, a diagnostic). Two more diagnostics, not official, off by default:
 `online_optimizers="fresh"` starts the actor, critic and temperature on new Adam states at the
@@ -103,6 +111,7 @@ Deliberate deviations from the official code:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, NamedTuple
 
 import flax.linen as nn
@@ -112,7 +121,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxo2o.config import ConfigError, validate_hparams
+from jaxo2o.config import ConfigError, require_in, validate_hparams
 from jaxo2o.core.flops import Pass
 from jaxo2o.core.losses import ensemble_mse, td_target
 from jaxo2o.core.method import Method, check_network_config
@@ -137,6 +146,8 @@ Metrics = dict[str, jax.Array]
 
 GRAD_CLIP_EPS = 1e-6  # torch.nn.utils.clip_grad_norm_: scale = max_norm / (norm + 1e-6)
 UPDATES_PER_K = 1000.0  # w falls by w0 / (K * 1000) per update (the official "steps per epoch")
+OFFICIAL_ONLINE_UPDATES = 100_000  # the official online phase: 100k env steps, one update each
+W_SCHEDULES = ("absolute", "scaled")
 
 
 # ------------------------------------------------------------------ pure pieces
@@ -146,6 +157,13 @@ def interpolation_weight(
     """w after `n_updates` updates: max(w0 - n w0 / (K 1000), w_min)."""
     n = jnp.asarray(n_updates, jnp.float32)
     return jnp.maximum(w0 - n * (w0 / (k * UPDATES_PER_K)), w_min)
+
+
+def scaled_w_k(w_k: jax.Array, online_updates: int) -> jax.Array:
+    """K of the "scaled" w schedule: the official K times (the run's online updates) / 100k, so
+    w reaches after a share of the run's updates the value the official run reaches after the
+    same share of its 100k."""
+    return w_k * (online_updates / OFFICIAL_ONLINE_UPDATES)
 
 
 def clip_grad_norm(grads: Any, max_norm: jax.Array) -> tuple[Any, jax.Array]:
@@ -251,6 +269,7 @@ _CONFIG_CHOICES = {
     "online_temperature": ("reset", "keep"),
     "online_optimizers": ("carry", "fresh"),
     "online_frozen": ("none", "critic"),
+    "w_schedule": W_SCHEDULES,
 }
 
 
@@ -274,11 +293,15 @@ class ACAConfig:
     # = "critic" never updates the online critic, so the actor trains against the switch's critic
     online_optimizers: str = "carry"
     online_frozen: str = "none"
+    # the w schedule's K: "absolute" (official: K 1000 updates per w0) or "scaled" to the run's
+    # online updates (`scaled_w_k`; not official, for budgets shorter than 100k updates)
+    w_schedule: str = "absolute"
+    online_updates: int = (
+        0  # the run's online gradient updates (set from the run; "scaled" needs it)
+    )
 
     def __post_init__(self):
-        def require(cond: bool, field: str, msg: str) -> None:
-            if not cond:
-                raise ConfigError(f"aca.{field}: {msg}")
+        require = partial(require_in, "aca")
 
         check_network_config(self, "aca")
         for field, choices in _CONFIG_CHOICES.items():
@@ -287,6 +310,23 @@ class ACAConfig:
         for field in ("alignment", "online_ml"):
             value = getattr(self, field)
             require(isinstance(value, bool), field, f"must be True or False, got {value!r}")
+        n = self.online_updates
+        require(
+            isinstance(n, int) and not isinstance(n, bool) and n >= 0,
+            "online_updates",
+            f"must be an integer >= 0, got {n!r}",
+        )
+        require(
+            self.w_schedule != "scaled" or n > 0,
+            "w_schedule",
+            "'scaled' needs the run's online updates (online_updates > 0)",
+        )
+
+    def schedule_k(self, hp_w_k: jax.Array) -> jax.Array:
+        """The K the schedule uses: the hyperparameter (absolute) or it scaled to the run."""
+        if self.w_schedule == "scaled":
+            return scaled_w_k(hp_w_k, self.online_updates)
+        return hp_w_k
 
 
 _PRESET_FIELDS = (
@@ -613,7 +653,8 @@ class ACA(Method):
         # 4. target, 5. w
         target = polyak(state.target_critic, critic.params, hp.tau)
         updates = state.updates + 1
-        new_w = interpolation_weight(updates, hp.w0, hp.w_k, hp.w_min) if align else state.w
+        k = self.config.schedule_k(hp.w_k)
+        new_w = interpolation_weight(updates, hp.w0, k, hp.w_min) if align else state.w
         new = ACAOnlineState(
             state.reference_actor, actor, critic, target, log_alpha, new_w, updates
         )

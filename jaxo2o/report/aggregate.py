@@ -9,6 +9,7 @@ many.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -21,11 +22,10 @@ PAPER_PAIRS = (("pex", "iql-direct"), ("famo2o", "iql-union"), ("aca", "sac-dire
 
 
 def _rly():
-    import warnings
 
     # arch warns that rliable passes a RandomState (deprecated there); the numbers are the same
     warnings.filterwarnings("ignore", message="random_state is deprecated", category=FutureWarning)
-    from rliable import library, metrics
+    from rliable import library, metrics  # heavy (scipy, arch): only when an aggregate is asked
 
     return library, metrics
 
