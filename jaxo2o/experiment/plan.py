@@ -124,11 +124,11 @@ def plan(exp: Experiment, dataset: Any = None) -> Plan:
         dataset = load_dataset(
             exp.dataset, observation_size=env.observation_size, action_size=env.action_size
         )
-    check_sizes(dataset, env, exp.dataset)
-    if dataset is not None:  # data recorded on another environment is refused here
+    if dataset is not None:  # data recorded on another environment is refused here, first
         note = check_recorded_env(dataset, exp.env.task)
         if note:
             print(note)
+    check_sizes(dataset, env, exp.dataset)
     if exp.env.task in GR_MAZE_TASKS and eval_env_kwargs(dataset, exp.env.task):
         # a maze dataset's own evaluation env (its eval_env_spec: start/goal map, time limit)
         env = GRMaze(exp.env.task, **eval_env_kwargs(dataset, exp.env.task))
