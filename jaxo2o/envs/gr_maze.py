@@ -37,9 +37,11 @@ the XML is copied here. What the Python of those packages does around `mj_step` 
 
 Deviations (deliberate): the random streams are JAX's, so resets match in distribution only; the
 time limit does not truncate a step that terminates (jaxo2o's convention, `envs/base.py`;
-Gymnasium reports both flags); MJX collides the sphere (and the ant's capsules) with the wall
-boxes through its convex routines, which differ from MuJoCo C in wall contact by up to ~1e-2 in
-one step (measured in `tests/test_gr_maze.py`), and runs in float32.
+Gymnasium reports both flags); float32. MJX collides spheres and capsules with the wall boxes
+through its convex routines, which ignore contact margins: for the point the MJX copy of the
+model folds the margins into the radius (`margin_as_radius`; one-step wall-contact error 0.59
+-> 2.4e-5, `results/gr-maze/README.md`); the ant's model is used as is (its floor contacts would
+move), so its rare wall contacts keep MJX's margin-less behaviour.
 """
 
 from __future__ import annotations
