@@ -214,9 +214,11 @@ def test_antmaze_model_reset_and_observation():
 @pytest.mark.slow
 def test_antmaze_one_step_parity():
     """AntMaze_UMaze-v4, 200 reference states (RK4, 5 substeps; the compile alone takes
-    minutes on 2 cores): free motion and wall contact within the measured tolerances."""
+    minutes on 2 cores). The envelope is Ant-v5's measured one (`test_mjx_locomotion_parity`:
+    MJX and MuJoCo C choose a steep leg's floor-contact tangents differently, so a few states
+    differ by O(1) in qvel): median <= 5e-4, max <= 5."""
     task = "AntMaze_UMaze-v4"
     st = collect_states(task, 200, seed=1, hold=4, episode=25)
     err, reward, _ = one_step_errors(GRMaze(task), st)
-    assert np.median(err) <= 1e-3 and np.mean(err <= 1e-2) >= 0.95, (np.median(err), err.max())
+    assert np.median(err) <= 5e-4 and err.max() <= 5.0, (np.median(err), err.max())
     np.testing.assert_array_equal(reward, st.reward)
