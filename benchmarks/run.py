@@ -47,7 +47,7 @@ from jaxo2o.data.tiers import TIERS
 from jaxo2o.experiment import Experiment
 from jaxo2o.experiment.lines import Line
 from jaxo2o.experiment.results import DIP_TEXT
-from jaxo2o.experiment.runner import RunnerOptions, finished, prepare, run
+from jaxo2o.experiment.runner import RunnerOptions, finished, prepare, run_jobs
 from jaxo2o.presets import Applied
 from jaxo2o.provenance import provenance
 from jaxo2o.report.aggregate import diverged_note, group_stats, split_diverged
@@ -275,7 +275,7 @@ def run_suite(args: BenchArgs, suite: Suite, tasks: list, specs: list, root: Pat
         return out
     options = RunnerOptions(force=args.force, replace_other=True, offline_cache=args.offline_cache)
     jobs = prepare(lines, runs, options, datasets=datasets)  # a ConfigError names the line
-    for job, res in run(jobs, options):
+    for job, res in run_jobs(jobs, options):
         if res is not None:
             tag = {"task": job.line.task, "kind": job.line.kind, "label": job.line.label}
             act = act_rows(res, tag)

@@ -2,7 +2,7 @@
 jaxo2o.sweep`, `make bench` and every study.
 
     jobs = prepare(lines, out, options)     # finished? plan, memory: every line checked first
-    for job, result in run(jobs, options):  # run what is not finished, write its files
+    for job, result in run_jobs(jobs, options):  # run what is not finished, write its files
         ...
 
 A line (`experiment.lines.Line`) is one experiment and its folder. For each line the runner
@@ -162,7 +162,7 @@ def _prepare_one(line: Line, folder: Path, options: RunnerOptions, datasets: dic
     return Job(line, folder, p, check_memory(p), bool(done))
 
 
-def run(
+def run_jobs(
     jobs: list[Job], options: RunnerOptions, say: Any = print
 ) -> Iterator[tuple[Job, ExperimentResult | None]]:
     """Run the jobs that are not finished (all with `force`), one after the other, writing each
