@@ -35,7 +35,7 @@ import tyro
 from benchmarks.act_share import act_rows, share_table
 from benchmarks.claims import write_claims
 from benchmarks.compare import compare, summary
-from benchmarks.dataset_check import dataset_report, write_fingerprints
+from benchmarks.dataset_check import dataset_report, differs_line, write_fingerprints
 from benchmarks.suite import SUITES, MethodSpec, Suite, domain_of
 from jaxo2o import presets
 from jaxo2o.config import ConfigError, EnvConfig, RunConfig
@@ -264,6 +264,9 @@ def run_suite(args: BenchArgs, suite: Suite, tasks: list, specs: list, root: Pat
         score = normalized_score(ds.episode_returns, ds.ref_min_score, ds.ref_max_score)
         out.dataset_scores[(line.task, line.kind)] = float(np.mean(score))
         out.fingerprints[ds_id] = {"task": line.task, "kind": line.kind} | fingerprint(ds)
+        said = differs_line(ds_id, out.fingerprints[ds_id], Path(args.reference) / args.tier)
+        if said:  # plainly, before anything runs
+            print(said, flush=True)
     runs = root / "runs"
     if args.report_only:
         for line in lines:
