@@ -30,6 +30,7 @@ from pathlib import Path
 
 import tyro
 
+from benchmarks.aca_variants import ACAVariant
 from benchmarks.run import experiment_for
 from benchmarks.suite import SUITES, domain_of
 from jaxo2o.config import EnvConfig
@@ -44,8 +45,11 @@ from jaxo2o.report.tables import fmt_mean_std
 
 
 def with_option(option: str):
-    """A variant that adds one `ACAConfig` setting ("field=value") to the line's experiment."""
-    return lambda e: dataclasses.replace(e, method_config=(*e.method_config, option))
+    """A variant: the line's experiment on `aca-variant` (`benchmarks/aca_variants.py`) with one
+    diagnostic switch ("field=value") set."""
+    return lambda e: dataclasses.replace(
+        e, method=ACAVariant.name, method_config=(*e.method_config, option)
+    )
 
 
 VARIANTS = {

@@ -162,6 +162,13 @@ def with_preset(
         run = dataclasses.replace(run, protocol=explicit or preset.protocol)
     elif protocol is not None:
         run = dataclasses.replace(run, protocol=protocol)
+    changes = {}  # run settings: each where the user left the default
+    for name, value in preset.run.items():
+        if getattr(run, name) == getattr(defaults, name):
+            changes[name] = value
+        elif getattr(run, name) != value:
+            overridden.append(f"run.{name}")
+    run = dataclasses.replace(run, **changes)
     if preset.seed_episodes and run.protocol == "seeded":
         if run.seed_episodes != defaults.seed_episodes:
             overridden.append("seed_episodes")
