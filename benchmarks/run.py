@@ -94,6 +94,8 @@ def experiment_for(
         batch_size=suite.batch_size,
         warmup_steps=budget.warmup_of(spec),
         warmup_random=spec.warmup_random,
+        updates_per_step=spec.utd_of(suite.tier),
+        offline_fraction=(preset.run.get("offline_fraction", 0.5) if preset else 0.5),
         protocol=spec.protocol,
         seed_episodes=preset.seed_episodes if preset else 0,
         progress=sys.stderr.isatty(),

@@ -2,8 +2,9 @@
 hyperparameter grid compiled once.
 
 One line (one method, one task, one dataset) writes runs.csv (one row per run), curves.csv
-(every evaluation), summary.md, curves.png and meta.json (the config, package versions, git
-revision, machine, timings) to --out. Several lines write those files per line to
+(every evaluation), summary.md, curves.png, meta.json (the config, package versions, git
+revision, machine, timings) and final_state.npz (the runs' final states, for
+`python -m jaxo2o.evaluate`) to --out. Several lines write those files per line to
 --out/<task>/<kind>/<method>-<protocol>/ and, over all lines, runs.csv, curves.csv, summary.md
 (with rliable aggregates) and meta.json to --out.
 

@@ -38,6 +38,7 @@ from jaxo2o.core import distributed
 from jaxo2o.core.checkpoint import Checkpointer
 from jaxo2o.core.hooks import ChunkHook, MetricsLogger
 from jaxo2o.data import load_dataset
+from jaxo2o.experiment.final_state import save_final_state
 from jaxo2o.experiment.lines import Line
 from jaxo2o.experiment.memory import check_memory
 from jaxo2o.experiment.plan import plan
@@ -242,6 +243,7 @@ def write_result(out: Path, res: ExperimentResult, title: str, extra: dict | Non
     groups = group_stats(kept, by, [s for s in SCORES if s in res.rows[0]])
     write_csv(out / "runs.csv", res.rows)
     write_csv(out / "curves.csv", res.curves)
+    save_final_state(out, res.batch.state)  # for `python -m jaxo2o.evaluate <out>`
     scale = "normalized score" if res.plan.ref_scores else "raw return (no reference scores)"
     text = (
         f"# {title}\n\n{scale}; mean ± std over {exp.seeds} seeds per line; "
