@@ -33,15 +33,16 @@ from typing import Any
 
 import numpy as np
 
-from jaxo2o.envs import MAZE_TASKS
+from jaxo2o.envs import GR_MAZE_TASKS, MAZE_TASKS
 from jaxo2o.methods.aca import ACA_PRESETS, aca_preset
 
 DOMAINS = ("locomotion", "maze")
 
 
 def domain_of(task: str) -> str:
-    """The domain of a task name: the point-mass mazes are "maze", every other task locomotion."""
-    return "maze" if task in MAZE_TASKS else "locomotion"
+    """The domain of a task name: the point-mass mazes and Gymnasium-Robotics' (sparse, goal
+    reaching, as AntMaze) are "maze", every other task locomotion."""
+    return "maze" if task in MAZE_TASKS or task in GR_MAZE_TASKS else "locomotion"
 
 
 @dataclass(frozen=True)

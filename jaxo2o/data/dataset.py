@@ -89,6 +89,8 @@ class OfflineDataset:
     recipe_hash: str | None = None
     path: str | None = None  # the Minari dataset folder
     metadata: dict = field(default_factory=dict)  # the project's metadata ("jaxo2o" key)
+    env_spec: dict | None = None  # Minari's recorded environment (id, kwargs, ...), if any
+    eval_env_spec: dict | None = None  # Minari's evaluation environment, if recorded
 
     @property
     def size(self) -> int:

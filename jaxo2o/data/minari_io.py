@@ -16,10 +16,11 @@ too) and repeated in the ``"jaxo2o"`` entry.
 
 Reading turns Minari episodes (T+1 observations, T actions/rewards/flags) into flat transitions:
 ``next_obs[t] = obs[t+1]`` inside an episode, so the true final observation of every episode is
-kept. Only Box observation and action spaces are supported (flattened to vectors, cast to
-float32). An episode whose last step has neither flag (allowed by Minari) is marked truncated;
-a step marked both (Gymnasium's TimeLimit when the last allowed step also ends the episode) is
-kept as terminated only, the project's convention (`envs.base.time_limit`).
+kept. Box observation and action spaces are supported (flattened to vectors, cast to
+float32), and Dict observations of Boxes (the mazes), concatenated in sorted key order as
+`gymnasium.spaces.flatten` does. An episode whose last step has neither flag (allowed by Minari)
+is marked truncated; a step marked both (Gymnasium's TimeLimit when the last allowed step also
+ends the episode) is kept as terminated only, the project's convention (`envs.base.time_limit`).
 """
 
 from __future__ import annotations
@@ -401,6 +402,8 @@ def incomplete_reason(ds_id: str) -> str | None:
 
 def _box_size(space: Any, what: str, where: str) -> int:
 
+    if isinstance(space, gym.spaces.Dict):  # goal-conditioned (the mazes): flattened, see below
+        return sum(_box_size(s, f"{what} {k!r}", where) for k, s in space.spaces.items())
     if not isinstance(space, gym.spaces.Box):
         raise DatasetError(
             f"{where}: {what} space is {type(space).__name__}; only Box spaces are supported"
@@ -454,7 +457,20 @@ def read_dataset(
         recipe_hash=project.get("recipe_hash"),
         path=str(folder),
         metadata=project,
+        env_spec=_env_spec(meta, where),
+        eval_env_spec=_env_spec(meta, where, "eval_env_spec"),
     )
+
+
+def _env_spec(meta: dict, where: str, key: str = "env_spec") -> dict | None:
+    """The recorded environment spec (Minari stores it as a JSON string), or None."""
+    spec = meta.get(key)
+    if spec is None or isinstance(spec, dict):
+        return spec
+    try:
+        return json.loads(spec)
+    except ValueError as e:
+        raise DatasetError(f"{where}: metadata.json: {key} is not valid JSON ({e})") from None
 
 
 def _open_storage(
@@ -487,7 +503,10 @@ def _episode_transitions(ep: dict, where: str) -> Transitions:
     i = ep.get("id")
     rew = np.asarray(ep["rewards"])
     n = rew.shape[0] if rew.ndim else 0
-    obs = np.asarray(ep["observations"])
+    obs = ep["observations"]
+    if isinstance(obs, dict):  # a Dict space: flattened as gymnasium.spaces.flatten does
+        obs = np.concatenate([np.reshape(obs[k], (len(obs[k]), -1)) for k in sorted(obs)], 1)
+    obs = np.asarray(obs)
     act = np.asarray(ep["actions"])
     term = np.asarray(ep["terminations"])
     trunc = np.asarray(ep["truncations"])

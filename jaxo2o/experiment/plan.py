@@ -18,7 +18,10 @@ from jaxo2o.core.runner import stack_trees
 from jaxo2o.core.transitions import Transitions
 from jaxo2o.data import load_dataset
 from jaxo2o.data.dataset import top_return_episodes, trajectory_return_range, with_mc_returns
+from jaxo2o.data.maze_standard import eval_env_kwargs
+from jaxo2o.data.standard import check_recorded_env, reference_scores
 from jaxo2o.envs import make_env
+from jaxo2o.envs.gr_maze import GR_MAZE_TASKS, GRMaze
 from jaxo2o.experiment.memory import check_memory
 from jaxo2o.experiment.planned import Plan
 from jaxo2o.experiment.spec import RUN_GRID_KEYS, Experiment, coerce, parse_float, parse_pairs
@@ -132,13 +135,22 @@ def plan(exp: Experiment, dataset: Any = None) -> Plan:
         dataset = load_dataset(
             exp.dataset, observation_size=env.observation_size, action_size=env.action_size
         )
+    if dataset is not None:  # data recorded on another environment is refused here, first
+        note = check_recorded_env(dataset, exp.env.task)
+        if note:
+            print(note)
     check_sizes(dataset, env, exp.dataset)
+    if exp.env.task in GR_MAZE_TASKS and eval_env_kwargs(dataset, exp.env.task):
+        # a maze dataset's own evaluation env (its eval_env_spec: start/goal map, time limit)
+        env = GRMaze(exp.env.task, **eval_env_kwargs(dataset, exp.env.task))
     ref = None
     ref_source = dataset
     if exp.reference and (dataset is None or exp.reference != dataset.dataset_id):
         ref_source = load_dataset(exp.reference)
     if ref_source is not None and ref_source.ref_min_score is not None:
         ref = (float(ref_source.ref_min_score), float(ref_source.ref_max_score))
+    elif not exp.reference:  # a v5 task's own references (jaxo2o.data.standard)
+        ref = reference_scores(None, exp.env.task)
     method = with_observation_statistics(method, dataset)
     dataset = with_returns(method, dataset)
 

@@ -32,7 +32,7 @@ class Experiment:
     method: Annotated[str, tyro.conf.arg(help=f"one of {method_names()}")] = "sac"
     env: EnvConfig = field(default_factory=EnvConfig)
     run: RunConfig = field(default_factory=RunConfig)
-    dataset: str = ""  # Minari dataset id of the offline data ("" = none)
+    dataset: str = ""  # Minari dataset id, or a D4RL .hdf5 path, of the offline data ("" = none)
     reference: str = ""  # dataset id whose reference scores normalize returns ("" = `dataset`)
     seeds: int = 4  # runs per grid point, seeds first_seed, first_seed + 1, ...
     first_seed: int = 0
