@@ -31,7 +31,7 @@ import tyro
 
 from benchmarks.aca_schedule import schedule_note
 from benchmarks.claims_power import power_cell
-from jaxo2o.report.aggregate import CONFIDENCE, REPS, _rly, _rng, improvement_probability
+from jaxo2o.report.aggregate import CONFIDENCE, REPS, _rng, improvement_probability, rliable_modules
 from jaxo2o.report.files import atomic_write_text, read_csv
 
 
@@ -141,7 +141,7 @@ def paired_matrices(rows, x: str, y: str, metric: str):
 
 
 def effect_ci(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
-    library, _ = _rly()
+    library, _ = rliable_modules()
     point, ci = library.get_interval_estimates(
         {"xy": (x, y)},
         lambda a, b: np.mean(a.mean(0) - b.mean(0)),
@@ -171,7 +171,7 @@ def coefficient_rows(folders: list[Path]) -> list[str]:
         spread = np.array([float(r["beta_p95"]) - float(r["beta_p5"]) for r in rows])
         sd = np.array([float(r["beta_std_over_states"]) for r in rows])
         width = float(rows[0].get("beta_max", 14.0)) - float(rows[0].get("beta_min", 8.0))
-        mean_ci = _rly()[0].get_interval_estimates(
+        mean_ci = rliable_modules()[0].get_interval_estimates(
             {"s": spread[:, None]}, lambda s: np.array([s.mean()]), reps=REPS,
             random_state=_rng(0),
         )[1]["s"][:, 0]  # fmt: skip

@@ -50,6 +50,24 @@ def dataset_report(root: Path, reference: Path) -> tuple[str, set[tuple[str, str
     text = (
         "## Datasets\n\nNot every dataset of this run is known to be the reference's. Cells on "
         "these datasets are listed apart below and left out of the share inside the CIs: other "
-        "data give other numbers, whatever the code does.\n\n" + "\n".join(lines) + "\n"
+        "data give other numbers, whatever the code does.\n\n" + "\n".join(lines) + "\n\n"
     )
     return text, apart
+
+
+def differs_line(ds_id: str, mine: dict[str, Any], reference: Path) -> str:
+    """One plain line when a dataset is not the reference's ("" when it is, or when the
+    reference records nothing of it), printed by the bench as it loads the dataset."""
+    ref = fp.read(reference).get(ds_id)
+    if ref is None:
+        return ""
+    diff = fp.differences(mine, ref)
+    if diff:
+        return (
+            f"DATASET DIFFERS from the reference's ({reference}): {ds_id}: "
+            + "; ".join(diff)
+            + ". Its cells cannot reproduce the reference's; compare.md sets them apart."
+        )
+    if ref.get("hash") is None:
+        return f"note: {ds_id}: the reference records no content hash; its bytes cannot be checked"
+    return ""

@@ -35,7 +35,7 @@ import tyro
 from benchmarks.act_share import act_rows, share_table
 from benchmarks.claims import write_claims
 from benchmarks.compare import compare, summary
-from benchmarks.dataset_check import dataset_report, write_fingerprints
+from benchmarks.dataset_check import dataset_report, differs_line, write_fingerprints
 from benchmarks.suite import SUITES, MethodSpec, Suite, domain_of
 from jaxo2o import presets
 from jaxo2o.config import ConfigError, EnvConfig, RunConfig
@@ -47,7 +47,7 @@ from jaxo2o.data.tiers import TIERS
 from jaxo2o.experiment import Experiment
 from jaxo2o.experiment.lines import Line
 from jaxo2o.experiment.results import DIP_TEXT
-from jaxo2o.experiment.runner import RunnerOptions, finished, prepare, run
+from jaxo2o.experiment.runner import RunnerOptions, finished, run_lines
 from jaxo2o.presets import Applied
 from jaxo2o.provenance import provenance
 from jaxo2o.report.aggregate import diverged_note, group_stats, split_diverged
@@ -94,6 +94,8 @@ def experiment_for(
         batch_size=suite.batch_size,
         warmup_steps=budget.warmup_of(spec),
         warmup_random=spec.warmup_random,
+        updates_per_step=spec.utd_of(suite.tier),
+        offline_fraction=(preset.run.get("offline_fraction", 0.5) if preset else 0.5),
         protocol=spec.protocol,
         seed_episodes=preset.seed_episodes if preset else 0,
         progress=sys.stderr.isatty(),
@@ -264,6 +266,9 @@ def run_suite(args: BenchArgs, suite: Suite, tasks: list, specs: list, root: Pat
         score = normalized_score(ds.episode_returns, ds.ref_min_score, ds.ref_max_score)
         out.dataset_scores[(line.task, line.kind)] = float(np.mean(score))
         out.fingerprints[ds_id] = {"task": line.task, "kind": line.kind} | fingerprint(ds)
+        said = differs_line(ds_id, out.fingerprints[ds_id], Path(args.reference) / args.tier)
+        if said:  # plainly, before anything runs
+            print(said, flush=True)
     runs = root / "runs"
     if args.report_only:
         for line in lines:
@@ -271,8 +276,7 @@ def run_suite(args: BenchArgs, suite: Suite, tasks: list, specs: list, root: Pat
                 collect(out, line, runs / line.folder)
         return out
     options = RunnerOptions(force=args.force, replace_other=True, offline_cache=args.offline_cache)
-    jobs = prepare(lines, runs, options, datasets=datasets)  # a ConfigError names the line
-    for job, res in run(jobs, options):
+    for job, res in run_lines(lines, runs, options, datasets=datasets):  # errors name the line
         if res is not None:
             tag = {"task": job.line.task, "kind": job.line.kind, "label": job.line.label}
             act = act_rows(res, tag)

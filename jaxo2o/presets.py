@@ -19,25 +19,30 @@ Sources (public code):
   locomotion expectile and reward scaling, range [1, 5] around IQL's inverse temperature 3.
 - ACA: the official per-dataset-kind table (`jaxo2o.methods.aca.ACA_PRESETS`; every maze kind
   uses the AntMaze row), on the seeded protocol; `alignment=False` is sac-direct.
+- Cal-QL / CQL (nakamotoo/Cal-QL `scripts/run_antmaze.sh`), RLPD (ikostrikov/rlpd README
+  commands), WSRL (zhouzypaul/wsrl launch scripts and configs): `calql_rlpd_wsrl` below, with run
+  settings (`Preset.run`: update-to-data ratio, warm-up, batch mix) besides the method's own.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
 
-from jaxo2o.envs import MAZE_TASKS
+from jaxo2o.envs import GR_MAZE_TASKS, MAZE_TASKS
 from jaxo2o.methods.aca import ACA_PRESETS, aca_preset
 
 DOMAINS = ("locomotion", "maze")
 
 
 def domain_of(task: str) -> str:
-    """The domain of a task name: the point-mass mazes are "maze", every other task locomotion."""
-    return "maze" if task in MAZE_TASKS else "locomotion"
+    """The domain of a task name: the point-mass mazes and Gymnasium-Robotics' (sparse, goal
+    reaching, as AntMaze) are "maze", every other task locomotion."""
+    return "maze" if task in MAZE_TASKS or task in GR_MAZE_TASKS else "locomotion"
 
 
 @dataclass(frozen=True)
@@ -49,6 +54,9 @@ class Preset:
     config: dict[str, Any] = field(default_factory=dict)  # static config fields
     protocol: str | None = None  # the official fine-tuning protocol, when the method has one
     seed_episodes: int = 0  # the seeded protocol's best offline episodes
+    # `RunConfig` fields (updates_per_step, warmup_steps, ...); each applies where the user left
+    # the run's default
+    run: dict[str, Any] = field(default_factory=dict)
 
     def as_options(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
         """(hparams, method_config) as "name=value" options (floats as the shortest text that
@@ -61,6 +69,7 @@ class Preset:
         hp, cfg = self.as_options()
         extra = [f"protocol={self.protocol}"] if self.protocol else []
         extra += [f"seed_episodes={self.seed_episodes}"] if self.seed_episodes else []
+        extra += [f"run.{k}={v}" for k, v in self.run.items()]
         return " ".join([*hp, *cfg, *extra])
 
 
@@ -125,6 +134,78 @@ def aca(domain: str, kind: str, alignment: bool = True) -> Preset | None:
     return Preset(f"{name}/{row}", values, static, protocol="seeded", seed_episodes=top_n)
 
 
+# ---------------------------------------------------------------- Cal-QL, CQL, RLPD, WSRL
+# Cal-QL / CQL. Maze: the official AntMaze script (critics 256 x 4, policy 256 x 2, Lagrange with
+# g = 0.8 and w = 5, rewards 10 r - 5, the all-failure rule on raw reward 0, 50/50 batches, no
+# warm-up). Locomotion has no official Cal-QL setting (the code refuses dense rewards); WSRL's
+# port pretrains locomotion with CQL, w = 5, no Lagrange, 256 x 2: taken for both (Cal-QL with
+# plain discounted returns, a named deviation).
+CALQL_CONFIG = {
+    "maze": {
+        "hidden": "256,256,256,256",
+        "actor_hidden": "256,256",
+        "lagrange": True,
+        "failure_reward": 0.0,
+        "reward_normalization": "plus_minus_five",
+    },
+    "locomotion": {"hidden": "256,256", "lagrange": False},  # the actor as wide as the critics
+}
+CALQL_VALUES = {
+    "maze": {"cql_weight": 5.0, "target_action_gap": 0.8},
+    "locomotion": {"cql_weight": 5.0},
+}
+# RLPD: UTD 20, 5,000 uniform random steps, 50/50 batches from scratch (`buffer`), no offline
+# phase. Locomotion 256 x 2, min over 2 of 10, entropy backup; AntMaze 256 x 3, min over 1, no
+# entropy backup, r - 1.
+RLPD_CONFIG = {
+    "locomotion": {"hidden": "256,256", "n_target_critics": 2, "backup_entropy": True},
+    "maze": {
+        "hidden": "256,256,256",
+        "n_target_critics": 1,
+        "backup_entropy": False,
+        "reward_normalization": "minus_one",
+    },
+}
+RLPD_RUN = {"offline_steps": 0, "updates_per_step": 20, "warmup_steps": 5000, "warmup_random": True}
+# WSRL: fine-tuning with UTD 4 (4 x 256 = the official batch 1024) on online data only
+# (offline_fraction 0), after 5,000 steps of the frozen pretrained policy (first update at
+# k = 5001). AntMaze: critics 256 x 4, actor 256 x 2, "uniform" std, a max backup of 10 online,
+# Cal-QL pretraining with Lagrange g = 0.8, 10 r - 5. Locomotion: 256 x 2, CQL pretraining, w = 5.
+WSRL_CONFIG = {
+    "maze": {
+        "hidden": "256,256,256,256",
+        "actor_hidden": "256,256",
+        "state_dependent_std": False,
+        "online_backup_actions": 10,
+        "calibrate": True,
+        "lagrange": True,
+        "failure_reward": 0.0,
+        "reward_normalization": "plus_minus_five",
+    },
+    "locomotion": {"hidden": "256,256", "calibrate": False, "lagrange": False},
+}
+WSRL_VALUES = {"maze": {"target_action_gap": 0.8}, "locomotion": {"cql_weight": 5.0}}
+WSRL_RUN = {
+    "updates_per_step": 4,
+    "warmup_steps": 5001,
+    "warmup_random": False,
+    "offline_fraction": 0.0,
+}
+
+
+def calql_rlpd_wsrl(method: str, domain: str) -> Preset:
+    """The official settings of Cal-QL, CQL, RLPD or WSRL in a domain (tables above)."""
+    if method in ("calql", "cql"):
+        hp, config = dict(CALQL_VALUES[domain]), dict(CALQL_CONFIG[domain])
+        run = {"offline_fraction": 0.5}  # the scripts' mixing ratio (the direct protocol's)
+        return Preset(f"{method}/{domain}", hp, config, protocol="direct", run=run)
+    if method == "rlpd":  # the buffer protocol's batches are 50/50
+        config = dict(RLPD_CONFIG[domain])
+        return Preset(f"rlpd/{domain}", {}, config, protocol="buffer", run=dict(RLPD_RUN))
+    hp, config = dict(WSRL_VALUES[domain]), dict(WSRL_CONFIG[domain])
+    return Preset(f"wsrl/{domain}", hp, config, protocol="direct", run=dict(WSRL_RUN))
+
+
 def official(method: str, domain: str, kind: str = "", online: bool = True) -> Preset | None:
     """The official preset of `method` on a task of `domain` (and dataset `kind`); None when
     the method has none (SAC from scratch, methods added without one). `online`: the run
@@ -137,6 +218,7 @@ def official(method: str, domain: str, kind: str = "", online: bool = True) -> P
         "awac": lambda: awac(domain),
         "famo2o": lambda: famo2o(domain),
         "aca": lambda: aca(domain, kind),
+        **{m: partial(calql_rlpd_wsrl, m, domain) for m in ("calql", "cql", "rlpd", "wsrl")},
     }
     return makers[method]() if method in makers else None
 

@@ -2,8 +2,9 @@
 hyperparameter grid compiled once.
 
 One line (one method, one task, one dataset) writes runs.csv (one row per run), curves.csv
-(every evaluation), summary.md, curves.png and meta.json (the config, package versions, git
-revision, machine, timings) to --out. Several lines write those files per line to
+(every evaluation), summary.md, curves.png, meta.json (the config, package versions, git
+revision, machine, timings) and final_state.npz (the runs' final states, for
+`python -m jaxo2o.evaluate`) to --out. Several lines write those files per line to
 --out/<task>/<kind>/<method>-<protocol>/ and, over all lines, runs.csv, curves.csv, summary.md
 (with rliable aggregates) and meta.json to --out.
 
@@ -58,7 +59,7 @@ from jaxo2o.data.tiers import TIERS
 from jaxo2o.experiment import Experiment
 from jaxo2o.experiment.lines import Line, expand
 from jaxo2o.experiment.results import DIP_TEXT
-from jaxo2o.experiment.runner import SCORES, RunnerOptions, prepare, run
+from jaxo2o.experiment.runner import SCORES, RunnerOptions, prepare, run_jobs
 from jaxo2o.experiment.spec import parse_pairs
 from jaxo2o.methods import method_names
 from jaxo2o.provenance import provenance
@@ -211,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     enable_compilation_cache()
     try:
-        for _ in run(jobs, options, say):
+        for _ in run_jobs(jobs, options, say):
             pass
     except KeyboardInterrupt:
         print(

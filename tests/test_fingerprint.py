@@ -70,3 +70,14 @@ def test_cells_on_other_data_are_set_apart(tmp_path):
     write_fingerprints(mine, {"ds/a": fa, "ds/b": fb})
     text, apart = dataset_report(mine, ref)
     assert apart == {("a", "medium")} and "no content hash" in text
+
+
+def test_the_bench_says_plainly_when_a_dataset_is_not_the_references(tmp_path):
+    from benchmarks.dataset_check import differs_line
+
+    ref = {"task": "a", "kind": "medium"} | fingerprint(dataset())
+    write_fingerprints(tmp_path, {"ds/a": ref})
+    assert differs_line("ds/a", ref, tmp_path) == ""
+    said = differs_line("ds/a", fingerprint(dataset(0.5)), tmp_path)
+    assert said.startswith("DATASET DIFFERS") and "ds/a: hash" in said
+    assert differs_line("ds/other", ref, tmp_path) == ""

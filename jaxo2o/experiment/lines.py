@@ -4,9 +4,11 @@ one `Experiment` (one compiled set of programs over its seeds and grid).
 Named the way a user thinks: `--methods iql:direct pex sac:scratch --tasks
 inverted_double_pendulum --kinds medium medium-replay --tier quick` makes six lines; the tier
 gives each task's environment (backend, episode length) and each dataset's Minari id
-(`jaxo2o/<task>/<kind>-<tier>-v0`). A `name=value` option of `--method-config`, `--hparams`
-or `--grid` applies to every line, or only to one method's lines when written
-`method.name=value` (`--grid pex.selection_inverse_temperature=1,10`).
+(`jaxo2o/<task>/<kind>-<tier>-v0`). Gymnasium's v5 locomotion tasks (`--tasks Hopper-v5`) take
+no tier settings: their data are the standard Minari datasets (`mujoco/hopper/medium-v0`).
+A `name=value` option of `--method-config`, `--hparams` or `--grid` applies to every line, or
+only to one method's lines when written `method.name=value`
+(`--grid pex.selection_inverse_temperature=1,10`).
 """
 
 from __future__ import annotations
@@ -18,8 +20,12 @@ from typing import Any
 
 from jaxo2o.config import PROTOCOLS, ConfigError, RunConfig
 from jaxo2o.data.dataset import dataset_id
+from jaxo2o.data.maze_standard import MAZE_DATASETS
 from jaxo2o.data.recipe import KINDS
+from jaxo2o.data.standard import standard_dataset_id, standard_kinds
 from jaxo2o.data.tiers import TIERS
+from jaxo2o.envs.gr_maze import TASK_SPECS
+from jaxo2o.envs.locomotion import LOCOMOTION_TASKS
 from jaxo2o.experiment.spec import Experiment
 from jaxo2o.methods import get_method
 from jaxo2o.presets import Applied, domain_of, merge, official
@@ -110,19 +116,33 @@ def expand(
     if not tasks:
         places.append((template.env.task, "", template))
     for task in tasks:
+        # Gymnasium's v5 tasks and Gymnasium-Robotics' mazes: the standard Minari data
+        standard = task in LOCOMOTION_TASKS or task in MAZE_DATASETS
         try:
-            data = TIERS[tier].task(task)
+            data = None if standard else TIERS[tier].task(task)
         except ValueError as e:
             raise ConfigError(f"tasks: {e}") from None
-        env = dataclasses.replace(
-            template.env, task=task, backend=data.backend, episode_length=data.episode_length
-        )
-        own = getattr(data, "kinds", KINDS)  # a maze's kinds, else the SAC-made kinds
+        if standard:
+            limit = TASK_SPECS[task].time_limit if task in TASK_SPECS else 1000
+            env = dataclasses.replace(template.env, task=task, episode_length=limit)
+        else:
+            env = dataclasses.replace(
+                template.env, task=task, backend=data.backend, episode_length=data.episode_length
+            )
+        # a maze's kinds, a v5 task's standard kinds, else the SAC-made kinds
+        own = standard_kinds(task) if standard else getattr(data, "kinds", KINDS)
         for kind in kinds or ("",):
             if kind and kind not in own:
                 raise ConfigError(f"kinds: {task} has no {kind!r} data; its kinds are {own}")
             try:
-                ds = dataset_id(task, kind, tier) if kind else ""
+                if not kind:
+                    ds = ""
+                else:
+                    ds = (
+                        standard_dataset_id(task, kind)
+                        if standard
+                        else dataset_id(task, kind, tier)
+                    )
             except ValueError as e:
                 raise ConfigError(f"kinds: {e}") from None
             places.append((task, kind, dataclasses.replace(template, env=env, dataset=ds)))
@@ -162,6 +182,13 @@ def with_preset(
         run = dataclasses.replace(run, protocol=explicit or preset.protocol)
     elif protocol is not None:
         run = dataclasses.replace(run, protocol=protocol)
+    changes = {}  # run settings: each where the user left the default
+    for name, value in preset.run.items():
+        if getattr(run, name) == getattr(defaults, name):
+            changes[name] = value
+        elif getattr(run, name) != value:
+            overridden.append(f"run.{name}")
+    run = dataclasses.replace(run, **changes)
     if preset.seed_episodes and run.protocol == "seeded":
         if run.seed_episodes != defaults.seed_episodes:
             overridden.append("seed_episodes")

@@ -11,6 +11,7 @@ import psutil
 
 from jaxo2o.config import ConfigError
 from jaxo2o.core.replay import replay_bytes
+from jaxo2o.core.returns import unknown_returns
 from jaxo2o.core.transitions import empty_transitions
 from jaxo2o.experiment.planned import Plan
 
@@ -43,7 +44,11 @@ def update_workspace(
             return method.to_online(state, k, hp) if online else state
 
         state = jax.eval_shape(state_of, rng)
-        batch = jax.eval_shape(lambda: empty_transitions(batch_size, obs_size, act_size))
+        rows = lambda: empty_transitions(batch_size, obs_size, act_size)
+        if method.mc_returns is not None:  # the method reads Monte-Carlo returns
+            batch = jax.eval_shape(lambda: unknown_returns(rows()))
+        else:
+            batch = jax.eval_shape(rows)
         fn = lambda s, b, k, h: method.update(s, b, k, h, online=online)
         mem = jax.jit(fn).lower(state, batch, rng, hp).compile().memory_analysis()
         _WORKSPACE[key] = int(getattr(mem, "temp_size_in_bytes", 0) or 0) if mem else 0
@@ -75,6 +80,8 @@ def estimate_memory(p: Plan, workspace: bool = True) -> dict[str, int]:
             default=0,
         )
     buffer = replay_bytes(run.capacity, t.obs_size, t.act_size) if run.online_steps else 0
+    if buffer and p.method.mc_returns is not None:
+        buffer += 8 * run.capacity  # the Monte-Carlo columns (two float32 per row)
     data = 0
     if p.dataset is not None:
         data = sum(np.asarray(x).nbytes for x in p.dataset.transitions)

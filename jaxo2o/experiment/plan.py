@@ -17,8 +17,11 @@ from jaxo2o.core.loop import Trainer, placeholder_dataset
 from jaxo2o.core.runner import stack_trees
 from jaxo2o.core.transitions import Transitions
 from jaxo2o.data import load_dataset
-from jaxo2o.data.dataset import top_return_episodes, trajectory_return_range
+from jaxo2o.data.dataset import top_return_episodes, trajectory_return_range, with_mc_returns
+from jaxo2o.data.maze_standard import eval_env_kwargs
+from jaxo2o.data.standard import check_recorded_env, reference_scores
 from jaxo2o.envs import make_env
+from jaxo2o.envs.gr_maze import GR_MAZE_TASKS, GRMaze
 from jaxo2o.experiment.memory import check_memory
 from jaxo2o.experiment.planned import Plan
 from jaxo2o.experiment.spec import RUN_GRID_KEYS, Experiment, coerce, parse_float, parse_pairs
@@ -53,6 +56,8 @@ def reward_transform(method: Any, dataset: Any) -> tuple[float, float]:
         return 1.0, 0.0
     if kind == "minus_one":
         return 1.0, -1.0
+    if kind == "plus_minus_five":
+        return 10.0, -5.0
     if kind == "trajectory_range":
         if dataset is None:
             raise ConfigError(
@@ -92,6 +97,15 @@ def with_observation_statistics(method: Any, dataset: Any) -> Any:
     return type(method)(config)
 
 
+def with_returns(method: Any, dataset: Any) -> Any:
+    """The dataset with Monte-Carlo returns-to-go per episode if the method reads them
+    (`Method.mc_returns`, Cal-QL), computed once here on the host; otherwise as given."""
+    spec = method.mc_returns
+    if spec is None or dataset is None:
+        return dataset
+    return dataclasses.replace(dataset, transitions=with_mc_returns(dataset.transitions, spec))
+
+
 def check_sizes(dataset: Any, env: Any, name: str) -> None:
     """A dataset made for another task is refused before anything is traced (a dataset loaded
     without the task's sizes, e.g. once for several lines, is checked here)."""
@@ -121,14 +135,24 @@ def plan(exp: Experiment, dataset: Any = None) -> Plan:
         dataset = load_dataset(
             exp.dataset, observation_size=env.observation_size, action_size=env.action_size
         )
+    if dataset is not None:  # data recorded on another environment is refused here, first
+        note = check_recorded_env(dataset, exp.env.task)
+        if note:
+            print(note)
     check_sizes(dataset, env, exp.dataset)
+    if exp.env.task in GR_MAZE_TASKS and eval_env_kwargs(dataset, exp.env.task):
+        # a maze dataset's own evaluation env (its eval_env_spec: start/goal map, time limit)
+        env = GRMaze(exp.env.task, **eval_env_kwargs(dataset, exp.env.task))
     ref = None
     ref_source = dataset
     if exp.reference and (dataset is None or exp.reference != dataset.dataset_id):
         ref_source = load_dataset(exp.reference)
     if ref_source is not None and ref_source.ref_min_score is not None:
         ref = (float(ref_source.ref_min_score), float(ref_source.ref_max_score))
+    elif not exp.reference:  # a v5 task's own references (jaxo2o.data.standard)
+        ref = reference_scores(None, exp.env.task)
     method = with_observation_statistics(method, dataset)
+    dataset = with_returns(method, dataset)
 
     # hyperparameters: fixed values, then the grid's product, then seeds
     base_hp = method.default_hparams()
@@ -177,16 +201,19 @@ def plan(exp: Experiment, dataset: Any = None) -> Plan:
         raise ConfigError(f"grid.offline_fraction: values must lie in [0, 1], got {bad}")
     run, online_data, online_rows = exp.run, None, None
     if run.protocol == "seeded" and run.online_steps:
-        online_data, online_rows, run = seeded_buffer(exp, dataset, env)
+        returns = method.mc_returns is not None
+        online_data, online_rows, run = seeded_buffer(exp, dataset, env, returns)
     trainer = Trainer(method, env, run, online_rows=online_rows)
     return Plan(exp, method, trainer, runs, hp_batch, rhp_batch, dataset, ref, online_data)
 
 
-def seeded_buffer(exp: Experiment, dataset: Any, env: Any) -> tuple[Transitions, int, Any]:
+def seeded_buffer(
+    exp: Experiment, dataset: Any, env: Any, returns: bool = False
+) -> tuple[Transitions, int, Any]:
     """The seeded protocol's start: the `seed_episodes` highest-return complete episodes of the
     dataset (a one-row placeholder when none), and the run with its updates delayed until the
     buffer holds more than one batch (official ACA: d3rlpy starts updating once
-    len(buffer) > batch_size)."""
+    len(buffer) > batch_size). `returns`: the rows carry Monte-Carlo columns (`mc_returns`)."""
 
     run = exp.run
     n = run.seed_episodes
@@ -195,7 +222,7 @@ def seeded_buffer(exp: Experiment, dataset: Any, env: Any) -> tuple[Transitions,
     rows = top_return_episodes(dataset.transitions, n) if n else None
     n_rows = 0 if rows is None else rows.size
     if n_rows == 0:
-        rows = placeholder_dataset(env.observation_size, env.action_size)
+        rows = placeholder_dataset(env.observation_size, env.action_size, returns)
     # after iteration i the buffer holds n_rows + (i + 1) * num_envs rows
     first = max(0, math.ceil((run.batch_size + 1 - n_rows) / run.num_envs) - 1)
     run = dataclasses.replace(run, warmup_steps=max(run.warmup_steps, first))

@@ -1,9 +1,12 @@
 """The experiment runner: the one path from lines to result files, under `python -m
 jaxo2o.sweep`, `make bench` and every study.
 
-    jobs = prepare(lines, out, options)     # finished? plan, memory: every line checked first
-    for job, result in run(jobs, options):  # run what is not finished, write its files
+    for job, result in run_lines(lines, out, options):  # check all, then run what is not done
         ...
+
+`run_lines` is `prepare` (finished? plan, memory: every line checked before anything compiles)
+then `run_jobs` (run what is not finished, write its files); the sweep calls the two apart, to
+print a dry run between them.
 
 A line (`experiment.lines.Line`) is one experiment and its folder. For each line the runner
   1. skips it when its folder already holds the finished results of exactly this experiment
@@ -35,6 +38,7 @@ from jaxo2o.core import distributed
 from jaxo2o.core.checkpoint import Checkpointer
 from jaxo2o.core.hooks import ChunkHook, MetricsLogger
 from jaxo2o.data import load_dataset
+from jaxo2o.experiment.final_state import save_final_state
 from jaxo2o.experiment.lines import Line
 from jaxo2o.experiment.memory import check_memory
 from jaxo2o.experiment.plan import plan
@@ -161,7 +165,20 @@ def _prepare_one(line: Line, folder: Path, options: RunnerOptions, datasets: dic
     return Job(line, folder, p, check_memory(p), bool(done))
 
 
-def run(
+def run_lines(
+    lines: list[Line],
+    out: Path,
+    options: RunnerOptions,
+    folders: dict[str, Path] | None = None,
+    datasets: dict[str, Any] | None = None,
+    say: Any = print,
+) -> Iterator[tuple[Job, ExperimentResult | None]]:
+    """The runner's entry point: every line checked and planned (`prepare`), then run and
+    written (`run_jobs`); yields (job, result) per line, result None when finished earlier."""
+    yield from run_jobs(prepare(lines, out, options, folders, datasets), options, say)
+
+
+def run_jobs(
     jobs: list[Job], options: RunnerOptions, say: Any = print
 ) -> Iterator[tuple[Job, ExperimentResult | None]]:
     """Run the jobs that are not finished (all with `force`), one after the other, writing each
@@ -226,6 +243,7 @@ def write_result(out: Path, res: ExperimentResult, title: str, extra: dict | Non
     groups = group_stats(kept, by, [s for s in SCORES if s in res.rows[0]])
     write_csv(out / "runs.csv", res.rows)
     write_csv(out / "curves.csv", res.curves)
+    save_final_state(out, res.batch.state)  # for `python -m jaxo2o.evaluate <out>`
     scale = "normalized score" if res.plan.ref_scores else "raw return (no reference scores)"
     text = (
         f"# {title}\n\n{scale}; mean ± std over {exp.seeds} seeds per line; "

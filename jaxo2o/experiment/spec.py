@@ -5,6 +5,7 @@ options. Everything here is checked in Python, before anything is built or compi
 from __future__ import annotations
 
 import math
+import types
 import typing
 from dataclasses import dataclass, field
 from typing import Annotated, Any
@@ -31,7 +32,7 @@ class Experiment:
     method: Annotated[str, tyro.conf.arg(help=f"one of {method_names()}")] = "sac"
     env: EnvConfig = field(default_factory=EnvConfig)
     run: RunConfig = field(default_factory=RunConfig)
-    dataset: str = ""  # Minari dataset id of the offline data ("" = none)
+    dataset: str = ""  # Minari dataset id, or a D4RL .hdf5 path, of the offline data ("" = none)
     reference: str = ""  # dataset id whose reference scores normalize returns ("" = `dataset`)
     seeds: int = 4  # runs per grid point, seeds first_seed, first_seed + 1, ...
     first_seed: int = 0
@@ -101,6 +102,12 @@ def parse_pairs(items: tuple[str, ...], where: str) -> dict[str, str]:
 
 def coerce(value: str, typ: Any, where: str) -> Any:
     origin = typing.get_origin(typ)
+    args = typing.get_args(typ)
+    if origin in (typing.Union, types.UnionType) and type(None) in args:  # "X | None"
+        if value.lower() == "none":
+            return None
+        (inner,) = [a for a in args if a is not type(None)]
+        return coerce(value, inner, where)
     try:
         if origin is tuple:
             inner = typing.get_args(typ)[0]

@@ -210,7 +210,7 @@ class IQLConfig:
 
 
 IQL_PRESETS: dict[str, dict[str, Any]] = {
-    # official IQL configs (spec section 1.3)
+    # official IQL configs (ikostrikov/implicit_q_learning's configs)
     "locomotion": {
         "expectile": 0.7,
         "inverse_temperature": 3.0,

@@ -1,0 +1,52 @@
+"""A dataset in the exact layout of Minari's standard MuJoCo datasets, made here with
+`minari.DataCollector` on the Gymnasium env (random actions; `record_infos=False`, reset seeds
+counting up from --seed, as the standard datasets' recording scripts), under a standard id in
+the Minari root ($MINARI_DATASETS_PATH). For tests and demonstrations without a download.
+
+    MINARI_DATASETS_PATH=/tmp/minari python -m benchmarks.collector_dataset \\
+        --id mujoco/hopper/medium-v0 --env Hopper-v5 --steps 20000
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import gymnasium as gym
+import minari
+
+
+def collect(ds_id: str, env_id: str, steps: int, seed: int = 0, **kwargs) -> None:
+    """`steps` random-action steps of Gymnasium's `env_id` as the Minari dataset `ds_id`."""
+    env = minari.DataCollector(gym.make(env_id, **kwargs), record_infos=False)
+    env.action_space.seed(seed)
+    episode = 0
+    env.reset(seed=seed)
+    for _ in range(steps):
+        _, _, term, trunc, _ = env.step(env.action_space.sample())
+        if term or trunc:
+            episode += 1
+            env.reset(seed=seed + episode)
+    env.create_dataset(
+        ds_id,
+        algorithm_name="uniform random policy",
+        author="jaxo2o",
+        author_email="jaxo2o@example.org",
+        code_permalink="https://example.org/jaxo2o/benchmarks/collector_dataset.py",
+        description=f"{steps} random-action steps of {env_id}, standard Minari layout",
+    )
+    env.close()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--id", required=True)
+    ap.add_argument("--env", required=True)
+    ap.add_argument("--steps", type=int, default=20_000)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    collect(args.id, args.env, args.steps, args.seed)
+    print(f"wrote {args.id} ({args.steps} steps of {args.env})")
+
+
+if __name__ == "__main__":
+    main()
