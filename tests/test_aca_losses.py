@@ -23,6 +23,7 @@ import pytest
 from jaxo2o.core.optim import net_init
 from jaxo2o.core.transitions import Transitions
 from jaxo2o.methods.aca import ACA, ACAConfig, clip_grad_norm
+from jaxo2o.methods.aca_policies import policy_sample
 
 OBS, ACT, N = 3, 2, 8
 HIDDEN = (8,)
@@ -303,3 +304,17 @@ def test_clip_grad_norm_adds_torchs_epsilon_to_the_norm():
     clipped, norm = clip_grad_norm(grads, jnp.asarray(1e-6, jnp.float32))
     assert float(norm) == pytest.approx(2e-6, rel=1e-6)
     np.testing.assert_allclose(clipped["a"], [2e-6 / 3.0, 0.0], rtol=1e-5)
+
+
+def test_maze_samples_are_clamped_to_the_action_box_and_scored_there():
+    """The maze policy's draws are clamped to [-1, 1] and scored under the unsquashed Gaussian at
+    the clamped value: with mean +-0.9 and std 1, both bounds are hit often."""
+    key = jax.random.PRNGKey(8)
+    loc = jnp.tile(jnp.asarray([[0.9, -0.9]], jnp.float32), (64, 1))
+    log_std = jnp.zeros((64, 2), jnp.float32)
+    a, logp = policy_sample("maze", key, loc, log_std)
+    raw = f64(loc) + f64(jax.random.normal(key, (64, 2), jnp.float32))
+    clamped = np.clip(raw, -1.0, 1.0)
+    assert np.sum(raw > 1.0) > 5 and np.sum(raw < -1.0) > 5
+    np.testing.assert_allclose(a, clamped, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(logp, normal_logp(clamped, f64(loc), 0.0), rtol=1e-5)
