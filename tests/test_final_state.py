@@ -7,6 +7,7 @@ import jax
 import numpy as np
 import pytest
 
+from jaxo2o.core.checkpoint import Checkpointer
 from jaxo2o.experiment.final_state import load_final_state, save_final_state, state_template
 from jaxo2o.experiment.plan import build_method
 
@@ -39,3 +40,20 @@ def test_a_state_of_another_shape_is_refused(tmp_path, iql):
         load_final_state(tmp_path, state_template(iql, 4, 2, hp, online=False), n_runs=2)
     with pytest.raises(ValueError, match="no final states"):
         load_final_state(tmp_path / "empty", state_template(iql, 4, 2, hp, online=False), 2)
+
+
+def test_checkpoint_round_trip_keeps_zero_size_leaves(tmp_path):
+    """An MJX simulator state in the online carry has zero-size fields (orbax refuses to write
+    them): the checkpoint leaves them out and restores them from their recorded shapes."""
+    carry = {
+        "act": np.zeros((2, 0), np.float32),
+        "qpos": np.arange(6, dtype=np.float32).reshape(2, 3),
+    }
+    ckpt = Checkpointer(tmp_path, "k")
+    ckpt.begin({"online": 1}, {}, n_runs=2)
+    ckpt.save("online", 0, carry)
+    resume = Checkpointer(tmp_path, "k").restore({"online": carry}, {"online": {}})
+    assert resume is not None
+    by_shape = {x.shape: x for x in resume.carry}
+    assert by_shape[(2, 0)].dtype == np.float32
+    np.testing.assert_array_equal(by_shape[(2, 3)], carry["qpos"])
