@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 TIER   ?= quick
 export JAXO2O_CACHE_DIR ?= $(CURDIR)/.cache/jax
 
-.PHONY: install test test-all bench perf lint format clean
+.PHONY: install test test-all bench perf mutants lint format clean
 
 install: $(STAMP)
 
@@ -31,6 +31,17 @@ bench: install
 ## perf: throughput and scaling benchmark, writes results/perf.md
 perf: install
 	$(PY) -m benchmarks.perf
+
+## mutants: mutation testing (cosmic-ray) of the update code of jaxo2o/methods and
+## jaxo2o/core/losses.py against each file's fast tests; prints killed / run per file and the
+## survivors. FILES=jaxo2o/core/losses.py limits it; SCOPE=all mutates every line;
+## MUTANTS_FLAGS=--rerun-survivors reruns the survivors (after new tests), --report only prints.
+## Sessions are kept in .cache/mutants, so an interrupted run resumes.
+FILES ?=
+SCOPE ?= update
+MUTANTS_FLAGS ?=
+mutants: install
+	nice -n 10 $(PY) tools/mutants.py --scope $(SCOPE) $(MUTANTS_FLAGS) $(FILES)
 
 lint: install
 	$(PY) -m ruff check .

@@ -30,22 +30,26 @@ from pathlib import Path
 
 import tyro
 
+from benchmarks.aca_variants import ACAVariant
 from benchmarks.run import experiment_for
 from benchmarks.suite import SUITES, domain_of
 from jaxo2o.config import EnvConfig
 from jaxo2o.core.runner import enable_compilation_cache
-from jaxo2o.data import dataset_id, load_dataset
+from jaxo2o.data import dataset_id
 from jaxo2o.data.tiers import TIERS
-from jaxo2o.experiment import execute, plan
+from jaxo2o.experiment.lines import Line
+from jaxo2o.experiment.runner import RunnerOptions, prepare, run_jobs
 from jaxo2o.report.aggregate import group_stats
 from jaxo2o.report.files import atomic_write_text, read_csv
 from jaxo2o.report.tables import fmt_mean_std
-from jaxo2o.sweep import finished, write_result
 
 
 def with_option(option: str):
-    """A variant that adds one `ACAConfig` setting ("field=value") to the line's experiment."""
-    return lambda e: dataclasses.replace(e, method_config=(*e.method_config, option))
+    """A variant: the line's experiment on `aca-variant` (`benchmarks/aca_variants.py`) with one
+    diagnostic switch ("field=value") set."""
+    return lambda e: dataclasses.replace(
+        e, method=ACAVariant.name, method_config=(*e.method_config, option)
+    )
 
 
 VARIANTS = {
@@ -79,19 +83,16 @@ def main(argv: list[str] | None = None) -> int:
     t = tier.task(args.task)
     env = EnvConfig(task=t.task, backend=t.backend, episode_length=t.episode_length)
     ds_id = dataset_id(t.task, args.kind, "quick")
-    ds = load_dataset(ds_id)
-    out, rows = Path(args.out), []
+    out, rows, lines, folders = Path(args.out), [], [], {}
     for variant in args.variants:
         for spec in (s for s in suite.methods if s.label in ("aca", "sac-direct")):
             base = experiment_for(suite, spec, env, ds_id, args.kind, domain_of(t))
-            exp = VARIANTS[variant](base)
-            folder = out / variant / spec.label
-            if not finished(folder, exp):
-                res = execute(plan(exp, dataset=ds), desc=f"{spec.label} ({variant})",
-                              shared_offline=args.offline_cache or None)  # fmt: skip
-                write_result(folder, res, f"{spec.label}, {variant}, on {ds_id}")
-            label = f"{spec.label}, {variant}"
-            rows += [r | {"label": label} for r in read_csv(folder / "runs.csv")]
+            line = Line(f"{spec.label}, {variant}", t.task, args.kind, VARIANTS[variant](base))
+            lines.append(line)
+            folders[line.folder] = out / variant / spec.label
+    options = RunnerOptions(replace_other=True, offline_cache=args.offline_cache)
+    for job, _ in run_jobs(prepare(lines, out, options, folders), options):
+        rows += [r | {"label": job.line.label} for r in read_csv(job.folder / "runs.csv")]
     ref = Path(args.reference) / "runs.csv"
     if ref.exists():
         rows += [

@@ -31,11 +31,12 @@ from benchmarks.run import experiment_for
 from benchmarks.suite import SUITES, domain_of
 from jaxo2o.config import EnvConfig
 from jaxo2o.core.runner import enable_compilation_cache
-from jaxo2o.data import dataset_id, load_dataset
+from jaxo2o.data import dataset_id
 from jaxo2o.data.tiers import TIERS
-from jaxo2o.experiment import execute, plan
+from jaxo2o.experiment.lines import Line
+from jaxo2o.experiment.runner import RunnerOptions, prepare, run_jobs
 from jaxo2o.report.files import atomic_write_text, read_csv, write_csv
-from jaxo2o.sweep import finished, write_result
+from jaxo2o.report.plots import pyplot
 
 # one suite line per distinct offline phase (the others restore it: core.shared_offline)
 PHASES = {"iql": "iql-direct", "awac": "awac-direct", "famo2o": "famo2o", "aca": "aca"}
@@ -100,10 +101,7 @@ def analyse(curves: list[dict], steps_total: int, tail: float, tol: float) -> di
 
 
 def plot(results: dict[str, dict], path: Path, title: str, tol: float) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, (ax_q, ax_s) = plt.subplots(1, 2, figsize=(11, 4))
     for i, (phase, r) in enumerate(results.items()):
@@ -141,36 +139,34 @@ def main(argv: list[str] | None = None) -> int:
     suite, tier = SUITES[args.tier], TIERS[args.tier]
     specs = {s.label: s for s in suite.methods}
     out = Path(args.out)
-    table = []
+    table, lines = [], []
     for name in args.tasks:
         t = tier.task(name)
         domain = domain_of(t)
         env = EnvConfig(task=t.task, backend=t.backend, episode_length=t.episode_length)
         for kind in args.kinds:
             ds_id = dataset_id(t.task, kind, args.tier)
-            ds = load_dataset(ds_id)
-            results = {}
             for phase in args.phases:
                 exp = experiment_for(suite, specs[PHASES[phase]], env, ds_id, kind, domain)
                 run = dataclasses.replace(
                     exp.run, offline_steps=args.steps, offline_eval_every=args.eval_every,
                     online_steps=0, warmup_steps=0, protocol="direct", seed_episodes=0,
                 )  # fmt: skip
-                exp = dataclasses.replace(exp, run=run)
-                folder = out / "runs" / t.task / kind / phase
-                if not finished(folder, exp):
-                    print(f"== {t.task} {kind} {phase}: {args.steps} offline steps", flush=True)
-                    res = execute(plan(exp, dataset=ds), desc=f"{t.task}/{kind}/{phase}")
-                    write_result(folder, res, f"{phase} offline on {ds_id}")
-                r = analyse(read_csv(folder / "curves.csv"), args.steps, args.tail, args.tolerance)
-                results[phase] = r
-                table.append(
-                    {"task": t.task, "kind": kind, "phase": phase}
-                    | {k: v for k, v in r.items() if k not in ("steps", "q", "score")}
-                )
-            plot(results, out / f"{t.task}-{kind}.png",
-                 f"{t.task} {kind}: offline phases of the {args.tier} suite, "
-                 f"{suite.seeds} seeds", args.tolerance)  # fmt: skip
+                lines.append(Line(phase, t.task, kind, dataclasses.replace(exp, run=run)))
+    options = RunnerOptions(replace_other=True, checkpoint_every=0, offline_cache="")
+    results: dict[tuple[str, str], dict] = {}
+    for job, _ in run_jobs(prepare(lines, out / "runs", options), options):
+        line = job.line
+        r = analyse(read_csv(job.folder / "curves.csv"), args.steps, args.tail, args.tolerance)
+        results.setdefault((line.task, line.kind), {})[line.label] = r
+        table.append(
+            {"task": line.task, "kind": line.kind, "phase": line.label}
+            | {k: v for k, v in r.items() if k not in ("steps", "q", "score")}
+        )
+    for (task, kind), by_phase in results.items():
+        plot(by_phase, out / f"{task}-{kind}.png",
+             f"{task} {kind}: offline phases of the {args.tier} suite, "
+             f"{suite.seeds} seeds", args.tolerance)  # fmt: skip
     write_csv(out / "reach.csv", table)
     lines = [
         f"# Offline budgets: mean Q against steps ({args.tier} tier)\n",

@@ -21,6 +21,7 @@ coefficient's range.
 
 from __future__ import annotations
 
+import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +29,9 @@ from pathlib import Path
 import numpy as np
 import tyro
 
-from jaxo2o.report.aggregate import CONFIDENCE, REPS, _rly, _rng, improvement_probability
+from benchmarks.aca_schedule import schedule_note
+from benchmarks.claims_power import power_cell
+from jaxo2o.report.aggregate import CONFIDENCE, REPS, _rng, improvement_probability, rliable_modules
 from jaxo2o.report.files import atomic_write_text, read_csv
 
 
@@ -92,7 +95,6 @@ def load_rows(root: Path, study: Path) -> list[dict]:
 def share_rows(root: Path) -> list[dict]:
     """PEX's offline-action share per run: in the first online interval that ends after its
     warm-up ("pex-share-early") and in the last interval ("pex-share-late")."""
-    import json
 
     rows = []
     for f in sorted(root.glob("runs/*/*/pex/act.csv")):
@@ -139,7 +141,7 @@ def paired_matrices(rows, x: str, y: str, metric: str):
 
 
 def effect_ci(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
-    library, _ = _rly()
+    library, _ = rliable_modules()
     point, ci = library.get_interval_estimates(
         {"xy": (x, y)},
         lambda a, b: np.mean(a.mean(0) - b.mean(0)),
@@ -169,7 +171,7 @@ def coefficient_rows(folders: list[Path]) -> list[str]:
         spread = np.array([float(r["beta_p95"]) - float(r["beta_p5"]) for r in rows])
         sd = np.array([float(r["beta_std_over_states"]) for r in rows])
         width = float(rows[0].get("beta_max", 14.0)) - float(rows[0].get("beta_min", 8.0))
-        mean_ci = _rly()[0].get_interval_estimates(
+        mean_ci = rliable_modules()[0].get_interval_estimates(
             {"s": spread[:, None]}, lambda s: np.array([s.mean()]), reps=REPS,
             random_state=_rng(0),
         )[1]["s"][:, 0]  # fmt: skip
@@ -178,7 +180,7 @@ def coefficient_rows(folders: list[Path]) -> list[str]:
             f"| FamO2O | the chosen coefficient varies with the state ({where}, per-sample "
             f"weights) | beta 5-95% spread over dataset states {spread.mean():.2f} "
             f"[{mean_ci[0]:.2f}, {mean_ci[1]:.2f}] of a range {width:g} wide, std "
-            f"{sd.mean():.2f} | – | {len(rows)} seeds | {shown} |"
+            f"{sd.mean():.2f} | – | {len(rows)} seeds | {shown} | – |"
         )
     return lines
 
@@ -191,21 +193,23 @@ def write_claims(root: Path, study: Path | None = None, out: Path | None = None)
         return ""
     lines = [
         "| paper | claim | effect X - Y, mean over tasks [95% CI] | P(X > Y) [95% CI] "
-        "| tasks (runs each) | verdict |",
-        "|---|---|---|---|---|---|",
+        "| tasks (runs each) | verdict | runs per task to decide |",
+        "|---|---|---|---|---|---|---|",
     ]
     for c in CLAIMS:
         tasks, (x, y) = paired_matrices(rows, c.x, c.y, c.metric)
         if not tasks:
-            lines.append(f"| {c.paper} | {c.text} | no runs of both lines | | | not tested |")
+            lines.append(f"| {c.paper} | {c.text} | no runs of both lines | | | not tested | |")
             continue
         eff = effect_ci(x, y)
         poi = improvement_probability(x, y)
         names = ", ".join(f"{t}/{k}" for t, k in tasks)
+        said = verdict(eff, poi)
+        power = power_cell(eff, poi, x.shape[0]) if said == "inconclusive" else "–"
         lines.append(
             f"| {c.paper} | {c.text} ({c.x} vs {c.y}, {c.metric}) | {eff[0]:.2f} "
             f"[{eff[1]:.2f}, {eff[2]:.2f}] | {poi[0]:.2f} [{poi[1]:.2f}, {poi[2]:.2f}] | "
-            f"{names} ({x.shape[0]}) | {verdict(eff, poi)} |"
+            f"{names} ({x.shape[0]}) | {said} | {power} |"
         )
     coefficient_files = sorted(root.glob("runs/*/*/famo2o/coefficient.csv"))
     coefficient_files += sorted(study.glob("*/coefficient.csv"))
@@ -218,8 +222,17 @@ def write_claims(root: Path, study: Path | None = None, out: Path | None = None)
         "task; rliable). Verdict: shown when the effect's CI is above 0 and P(X > Y)'s above "
         "0.5; not shown when the effect's CI is at or below 0; inconclusive otherwise. 'drop' = "
         "dip - end-of-offline score (higher = smaller drop); 'share' = PEX's share of actions "
-        "from its offline policy.\n\n" + "\n".join(lines) + "\n"
+        "from its offline policy. *Runs per task to decide* (inconclusive claims): how many seeds "
+        "per task a rerun needs for the effect's CI to exclude 0 (and, for 'shown', P(X > Y)'s "
+        "to exclude 0.5) if the point estimate and the seeds' spread stay as observed: the "
+        "bootstrap CI's half-width d toward the boundary shrinks as 1/sqrt(n), so n (d / "
+        "|point - boundary|)^2 runs (`benchmarks/claims_power.py`); a lower bound, as a "
+        "percentile bootstrap over 4 seeds is narrower than their true spread.\n\n"
+        + "\n".join(lines)
+        + "\n"
     )
+    note = schedule_note(root)
+    text += f"\n{note}" if note else ""
     atomic_write_text(out or root / "claims.md", text)
     return text
 

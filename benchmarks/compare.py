@@ -26,15 +26,39 @@ def _cells(rows: list[dict[str, Any]]) -> dict[tuple, dict[str, Any]]:
     return {tuple(g[k] for k in BY): g for g in group_stats(kept, BY, list(SCORES))}
 
 
-def compare(user: list[dict[str, Any]], reference: list[dict[str, Any]]) -> tuple[str, dict]:
-    """(markdown table, counts) of the user's cells against the reference's 95% CIs."""
+HEADER = [
+    "| task | dataset | line | score | reference mean [95% CI] | this run | verdict |",
+    "|---|---|---|---|---|---|---|",
+]
+
+
+def compare(
+    user: list[dict[str, Any]],
+    reference: list[dict[str, Any]],
+    apart: set[tuple[str, str]] | frozenset = frozenset(),
+) -> tuple[str, dict]:
+    """(markdown, counts) of the user's cells against the reference's 95% CIs. Cells on the
+    (task, kind) datasets in `apart` (data that differ from the reference's, or cannot be
+    checked) go to a table of their own and into `counts["apart_*"]`, not the main counts."""
     mine, ref = _cells(user), _cells(reference)
-    lines = [
-        "| task | dataset | line | score | reference mean [95% CI] | this run | verdict |",
-        "|---|---|---|---|---|---|---|",
-    ]
+    keys = sorted(set(ref) | set(mine), key=str)
+    same = [k for k in keys if k[:2] not in apart]
+    other = [k for k in keys if k[:2] in apart]
+    text, counts = _table(same, mine, ref)
+    if other:
+        other_text, other_counts = _table(other, mine, ref)
+        counts |= {f"apart_{k}": v for k, v in other_counts.items()}
+        text += (
+            "\n### Cells on datasets that differ from the reference's (or cannot be checked)\n\n"
+            + other_text
+        )
+    return text, counts
+
+
+def _table(keys: list[tuple], mine: dict, ref: dict) -> tuple[str, dict]:
+    lines = list(HEADER)
     counts = {"inside": 0, "outside": 0, "missing": 0}
-    for key in sorted(set(ref) | set(mine), key=str):
+    for key in keys:
         r, m = ref.get(key), mine.get(key)
         for metric, name in SCORES.items():
             has_r = r is not None and f"{metric}_mean" in r
@@ -87,4 +111,10 @@ def summary(counts: dict[str, int], n_seeds: int) -> str:
     )
     if counts["missing"]:
         text += f"; {counts['missing']} cells in only one of the two runs"
+    n_apart = counts.get("apart_inside", 0) + counts.get("apart_outside", 0)
+    if n_apart:
+        text += (
+            f". Apart, on datasets that differ from the reference's or cannot be checked: "
+            f"{counts['apart_inside']} of {n_apart} cells inside"
+        )
     return text + "."

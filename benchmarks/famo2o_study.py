@@ -25,16 +25,21 @@ import jax.numpy as jnp
 import numpy as np
 import tyro
 
+from benchmarks.famo2o_coefficient import coefficient_spread
 from benchmarks.run import experiment_for
 from benchmarks.suite import SUITES, domain_of
 from jaxo2o.config import EnvConfig
 from jaxo2o.core.runner import enable_compilation_cache
 from jaxo2o.data import dataset_id, load_dataset
 from jaxo2o.data.tiers import TIERS
-from jaxo2o.experiment import execute, plan
+from jaxo2o.envs import make_env
+from jaxo2o.envs.maze import layout_of
+from jaxo2o.envs.render import episode_positions, render_trajectories
+from jaxo2o.experiment.lines import Line
+from jaxo2o.experiment.runner import RunnerOptions, prepare, run_jobs
 from jaxo2o.methods.famo2o import FamO2O
 from jaxo2o.report.files import atomic_write_text, write_csv
-from jaxo2o.sweep import write_result
+from jaxo2o.report.plots import pyplot
 
 MODES = ("per_sample", "official_broadcast")
 
@@ -63,35 +68,6 @@ def coefficient_grid(method: FamO2O, state, hp, layout, per_cell: int = 8) -> np
     return np.where(walls, np.nan, beta)
 
 
-def coefficient_spread(p, res, obs) -> list[dict]:
-    """Per run of a FamO2O experiment: its scores and the spread over `obs` (the dataset's
-    states) of the deterministic coefficient beta(s) of its final balance model."""
-    method: FamO2O = p.method  # the run's own configuration (widths, weight mode)
-    obs = jnp.asarray(obs)
-    rows = []
-    for i, run in enumerate(res.rows):
-        state = jax.tree.map(lambda x, i=i: jnp.asarray(x[i]), res.batch.state)
-        hp = jax.tree.map(lambda x, i=i: x[i], p.hp)
-        beta = np.asarray(method.coefficient(state, obs, hp))
-        q5, q95 = np.percentile(beta, [5, 95])
-        rows.append(
-            {
-                "mode": method.config.weight_mode,
-                "seed": run["seed"],
-                "offline_final": run.get("offline_final"),
-                "online_dip": run.get("online_dip"),
-                "online_final": run.get("online_final"),
-                "beta_min": float(hp.beta_min),
-                "beta_max": float(hp.beta_max),
-                "beta_mean": float(beta.mean()),
-                "beta_std_over_states": float(beta.std()),
-                "beta_p5": float(q5),
-                "beta_p95": float(q95),
-            }
-        )
-    return rows
-
-
 def rollout_positions(method, state, hp, env, n: int, key: jax.Array) -> np.ndarray:
     """(n, T + 1, 2) positions of n deterministic episodes from the start (NaN after the end)."""
 
@@ -113,10 +89,7 @@ def rollout_positions(method, state, hp, env, n: int, key: jax.Array) -> np.ndar
 
 
 def plot_grid(grids: list[np.ndarray], lo: float, hi: float, title: str, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, axes = plt.subplots(1, len(grids), figsize=(3.2 * len(grids) + 1, 3.4), squeeze=False)
     for i, (ax, g) in enumerate(zip(axes[0], grids, strict=True)):
@@ -147,21 +120,21 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out) / f"{t.task}-{args.kind}"
     out.mkdir(parents=True, exist_ok=True)
     if domain == "maze":  # the data the runs learn from: its first 40 episodes
-        from jaxo2o.envs.render import episode_positions, render_trajectories
-
         tr = ds.transitions
         ends = np.logical_or(tr.terminated, tr.truncated)
         eps = episode_positions(np.asarray(tr.obs), np.asarray(tr.next_obs), ends)
         render_trajectories(t.task, eps[:40], out / "dataset.png", scale=48)
-    rows, summary = [], []
+    rows, summary, lines = [], [], []
     for mode in MODES:
         exp = experiment_for(suite, spec, env, ds_id, args.kind, domain)
         exp = dataclasses.replace(exp, method_config=(*exp.method_config, f"weight_mode={mode}"))
-        p = plan(exp, dataset=ds)
-        print(f"== famo2o {mode}: {p.n_runs} runs", flush=True)
-        res = execute(p, desc=f"famo2o {mode}")
+        lines.append(Line(mode, t.task, args.kind, exp))
+    # every mode is run again: the study reads the runs' final states
+    options = RunnerOptions(force=True, checkpoint_every=0, offline_cache="")
+    folders = {line.folder: out / line.label for line in lines}
+    for job, res in run_jobs(prepare(lines, out, options, folders, {ds_id: ds}), options):
+        mode, p = job.line.label, job.plan
         method: FamO2O = p.method  # the run's own configuration (widths, weight mode)
-        write_result(out / mode, res, f"famo2o ({mode}) on {ds_id}")
         grids, lo, hi = [], float(p.hp.beta_min[0]), float(p.hp.beta_max[0])
         spread = coefficient_spread(p, res, ds.transitions.obs)
         rows += [r | {"mode": mode} for r in spread]
@@ -169,13 +142,8 @@ def main(argv: list[str] | None = None) -> int:
             state = jax.tree.map(lambda x, i=i: jnp.asarray(x[i]), res.batch.state)
             hp = jax.tree.map(lambda x, i=i: x[i], p.hp)
             if domain == "maze":
-                from jaxo2o.envs.maze import layout_of
-
                 grids.append(coefficient_grid(method, state, hp, layout_of(t.task)))
                 if i == 0:
-                    from jaxo2o.envs import make_env
-                    from jaxo2o.envs.render import render_trajectories
-
                     maze = make_env(t.task, "none", t.episode_length)
                     paths = rollout_positions(method, state, hp, maze, 5, jax.random.PRNGKey(7))
                     render_trajectories(t.task, paths, out / f"rollouts-{mode}-seed0.png", scale=48)

@@ -19,11 +19,40 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import jax
+import numpy as np
+import psutil
+
+from benchmarks.perf_ceilings import copy_bandwidth, matmul_rate, paired_ratio, sum_bandwidth
+from benchmarks.perf_env import build_env_bench
+from benchmarks.perf_profile import breakdown
+from benchmarks.perf_report import machine_info, plot, render
+from benchmarks.perf_run import (
+    BRAX_RUN,
+    MAZE_RUN,
+    batch_runs,
+    chunked_vs_single,
+    compile_cold_warm,
+    memory_cap,
+    memory_check,
+)
+from benchmarks.perf_stats import rates, time_calls
+from benchmarks.perf_update import build_update_bench, update_flops
+from jaxo2o.core.replay import replay_bytes
+from jaxo2o.core.runner import enable_compilation_cache
+from jaxo2o.experiment import update_workspace
+from jaxo2o.methods import get_method, method_names
+from jaxo2o.methods.iql import IQL
+from jaxo2o.provenance import provenance
+from jaxo2o.report.files import atomic_write_text, write_json
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -96,11 +125,6 @@ QUICK = Mode(
     fresh_run_cache=False,
 )
 
-# the whole run on a Brax task, for its compile time: the quick tier's inverted_double_pendulum
-BRAX_RUN = {"task": "inverted_double_pendulum", "backend": "generalized", "episode_length": 1000}
-BRAX_RUN |= {"dataset_rows": 2000, "offline_steps": 500, "online_steps": 500}
-# ... and on a point-mass maze (pure JAX; its own time limit)
-MAZE_RUN = {"task": "pointmaze-medium", "episode_length": 300, "dataset_rows": 3000}
 
 # the update benchmark's shapes: width and batch 256 (the networks' defaults), and the
 # observation/action sizes of a D4RL-style locomotion task (halfcheetah: 17 and 6)
@@ -113,7 +137,6 @@ def log(msg: str) -> None:
 
 # ------------------------------------------------------------------ sections
 def measure_ceilings(mode: Mode) -> dict[str, Any]:
-    from benchmarks.perf_ceilings import copy_bandwidth, matmul_rate, sum_bandwidth
 
     out = {
         "matmul_256": matmul_rate(256, mode.matmul_iters[0], mode.repeats + 2),
@@ -126,9 +149,6 @@ def measure_ceilings(mode: Mode) -> dict[str, Any]:
 
 
 def measure_updates(mode: Mode) -> dict[str, Any]:
-    from benchmarks.perf_ceilings import paired_ratio
-    from benchmarks.perf_update import build_update_bench, update_flops
-    from jaxo2o.methods import get_method, method_names
 
     out: dict[str, Any] = {}
     for name in method_names():
@@ -161,8 +181,6 @@ def measure_updates(mode: Mode) -> dict[str, Any]:
                 f"{rate.median:.1f} GFLOP/s = {ratio.median:.0%} of the paired 256 matmul"
             )
             if mode.profile and seeds == 1:
-                from benchmarks.perf_profile import breakdown
-
                 hlo = bench.compiled.as_text()
                 entry["profile"] = breakdown(bench.call, hlo, 2, mode.update_steps)
         out[name] = entry
@@ -170,8 +188,6 @@ def measure_updates(mode: Mode) -> dict[str, Any]:
 
 
 def measure_envs(mode: Mode) -> list[dict[str, Any]]:
-    from benchmarks.perf_env import build_env_bench
-    from benchmarks.perf_stats import rates, time_calls
 
     rows = []
     for task, backend, num_envs, steps in mode.envs:
@@ -193,18 +209,6 @@ def measure_envs(mode: Mode) -> list[dict[str, Any]]:
 
 
 def measure_run(mode: Mode) -> dict[str, Any]:
-    import shutil
-    import tempfile
-
-    import psutil
-
-    from benchmarks.perf_run import (
-        batch_runs,
-        chunked_vs_single,
-        compile_cold_warm,
-        memory_cap,
-        memory_check,
-    )
 
     spec = dict(mode.run_spec)
     out: dict[str, Any] = {"spec": spec}
@@ -232,8 +236,6 @@ def measure_run(mode: Mode) -> dict[str, Any]:
     if mode.fresh_run_cache:
         folder = tempfile.mkdtemp(prefix="jaxo2o-perf-cache-")
     else:
-        from jaxo2o.core.runner import enable_compilation_cache
-
         folder = enable_compilation_cache()
     try:
         out["chunked_vs_single"] = chunked_vs_single(spec, mode.run_repeats, folder)
@@ -266,14 +268,6 @@ def measure_run(mode: Mode) -> dict[str, Any]:
 def paper_scale_memory() -> dict[str, Any]:
     """The estimate for a paper-tier run (2x256 IQL, 1M-row buffer on hopper), to show where the
     memory limit starts to bind the number of seeds."""
-    import jax
-    import numpy as np
-    import psutil
-
-    from benchmarks.perf_run import memory_cap
-    from jaxo2o.core.replay import replay_bytes
-    from jaxo2o.experiment import update_workspace
-    from jaxo2o.methods.iql import IQL
 
     obs, act, rows = 11, 3, 1_000_000  # hopper; the dataset has 1M rows too
     method = IQL()
@@ -305,11 +299,7 @@ def main(argv: list[str] | None = None) -> int:
     mode = QUICK if args.quick else FULL
     sections = [s.strip() for s in args.sections.split(",") if s.strip()]
 
-    from jaxo2o.core.runner import enable_compilation_cache
-
     cache = enable_compilation_cache()
-    from benchmarks.perf_report import machine_info, plot, render
-    from jaxo2o.report.files import atomic_write_text, provenance, write_json
 
     t0 = time.time()
     results: dict[str, Any] = {

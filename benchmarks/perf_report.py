@@ -6,7 +6,11 @@ import os
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from benchmarks.perf_run import BRAX_RUN, MAZE_RUN
 from benchmarks.perf_stats import Spread
+from jaxo2o.report.plots import pyplot
 
 MiB = 2**20
 
@@ -30,11 +34,11 @@ def machine_info() -> dict[str, Any]:
     return {"cpu_model": model, "cores": os.cpu_count(), "memory_bytes": mem}
 
 
-def _s(d: dict[str, float] | None) -> Spread | None:
+def _spread(d: dict[str, float] | None) -> Spread | None:
     return None if d is None else Spread(**d)
 
 
-def _f(x: float, digits: int = 3) -> str:
+def _number(x: float, digits: int = 3) -> str:
     if x != x:  # nan
         return "n/a"
     if abs(x) >= 10**digits:
@@ -42,14 +46,14 @@ def _f(x: float, digits: int = 3) -> str:
     return f"{x:.{digits}g}"
 
 
-def _sp(d: dict[str, float] | None, digits: int = 3, pct: bool = False) -> str:
+def _spread_text(d: dict[str, float] | None, digits: int = 3, pct: bool = False) -> str:
     """'median (min–max)'."""
-    s = _s(d)
+    s = _spread(d)
     if s is None:
         return "n/a"
     if pct:
         return f"{s.median:.0%} ({s.lo:.0%}–{s.hi:.0%})"
-    return f"{_f(s.median, digits)} ({_f(s.lo, digits)}–{_f(s.hi, digits)})"
+    return f"{_number(s.median, digits)} ({_number(s.lo, digits)}–{_number(s.hi, digits)})"
 
 
 def _table(header: list[str], rows: list[list[str]]) -> str:
@@ -89,10 +93,18 @@ def render(res: dict[str, Any]) -> str:
 
 def _ceilings(c: dict[str, Any]) -> str:
     rows = [
-        ["float32 matmul 256 x 256 (JAX, chained in a loop)", _sp(c["matmul_256"]), "GFLOP/s"],
-        ["float32 matmul 2048 x 2048 (JAX)", _sp(c["matmul_2048"]), "GFLOP/s"],
-        [f"array copy, {c['bandwidth_mib']} MiB (numpy; read + write)", _sp(c["copy_gbs"]), "GB/s"],
-        [f"array sum, {c['bandwidth_mib']} MiB (JAX; read)", _sp(c["sum_gbs"]), "GB/s"],
+        [
+            "float32 matmul 256 x 256 (JAX, chained in a loop)",
+            _spread_text(c["matmul_256"]),
+            "GFLOP/s",
+        ],
+        ["float32 matmul 2048 x 2048 (JAX)", _spread_text(c["matmul_2048"]), "GFLOP/s"],
+        [
+            f"array copy, {c['bandwidth_mib']} MiB (numpy; read + write)",
+            _spread_text(c["copy_gbs"]),
+            "GB/s",
+        ],
+        [f"array sum, {c['bandwidth_mib']} MiB (JAX; read)", _spread_text(c["sum_gbs"]), "GB/s"],
     ]
     return "## 1. The machine's ceilings (same run)\n\n" + _table(["ceiling", "rate", "unit"], rows)
 
@@ -124,11 +136,11 @@ def _updates(res: dict[str, Any]) -> str:
             [
                 name,
                 "x".join(str(h) for h in e["hidden"]),
-                _f(counted / 1e6, 4) if counted else "n/a",
-                _f(fl.get("recomputed_flops", 0) / 1e6, 3),
+                _number(counted / 1e6, 4) if counted else "n/a",
+                _number(fl.get("recomputed_flops", 0) / 1e6, 3),
                 check,
-                _f(fl["xla_flops"] / 1e6, 4),
-                _f(fl["useful_flops"] / 1e6, 4),
+                _number(fl["xla_flops"] / 1e6, 4),
+                _number(fl["useful_flops"] / 1e6, 4),
             ]
         )
     text.append(
@@ -151,10 +163,10 @@ def _updates(res: dict[str, Any]) -> str:
                 [
                     name,
                     seeds,
-                    _sp(s["seed_updates_per_s"]),
-                    _sp(s["gflops"]),
-                    _sp(s["ceiling_gflops"]),
-                    _sp(s["ratio"], pct=True),
+                    _spread_text(s["seed_updates_per_s"]),
+                    _spread_text(s["gflops"]),
+                    _spread_text(s["ceiling_gflops"]),
+                    _spread_text(s["ratio"], pct=True),
                     f"{s['best_ratio']:.0%}",
                     ok,
                     f"{s['compile_seconds']:.1f}",
@@ -229,7 +241,7 @@ def _envs(rows_in: list[dict[str, Any]]) -> str:
             r["task"],
             r["backend"],
             str(r["num_envs"]),
-            _sp(r["steps_per_s"]),
+            _spread_text(r["steps_per_s"]),
             f"{r['compile_seconds']:.1f}",
         ]
         for r in rows_in
@@ -271,7 +283,6 @@ def _load_line(meta: dict[str, Any], cores: int) -> str:
 
 
 def _run(run: dict[str, Any], paper: dict[str, Any] | None) -> str:
-    from benchmarks.perf import BRAX_RUN, MAZE_RUN
 
     spec = run["spec"]
     sc = run["scaling"]
@@ -304,7 +315,7 @@ def _run(run: dict[str, Any], paper: dict[str, Any] | None) -> str:
                 [
                     task,
                     name,
-                    _sp(d["compile_seconds"]),
+                    _spread_text(d["compile_seconds"]),
                     str(d.get("programs", "-")),
                     ", ".join(str(h) for h in d["cache_hits"]),
                 ]
@@ -324,7 +335,7 @@ def _run(run: dict[str, Any], paper: dict[str, Any] | None) -> str:
         text.append(
             _table(
                 ["path", "run s (median, spread)"],
-                [[k, _sp(v)] for k, v in cs["run_seconds"].items()],
+                [[k, _spread_text(v)] for k, v in cs["run_seconds"].items()],
             )
         )
         text.append(f"\nchunked / single run time: **{cs['chunked_over_single']:.3f}**\n")
@@ -362,8 +373,8 @@ def _run(run: dict[str, Any], paper: dict[str, Any] | None) -> str:
                 str(r["devices"]),
                 f"{r['compile_seconds']:.1f}"
                 + (" (cache hit)" if r.get("compile_cache_misses", 1) == 0 else ""),
-                _sp(r["run_seconds"]),
-                _sp(r["seed_runs_per_second"]),
+                _spread_text(r["run_seconds"]),
+                _spread_text(r["seed_runs_per_second"]),
                 speed,
                 f"{r['memory_total'] / MiB:.2f}",
                 "yes" if r["finite"] else "NO",
@@ -432,141 +443,69 @@ def _run(run: dict[str, Any], paper: dict[str, Any] | None) -> str:
     return "".join(text)
 
 
+FINDINGS = "results/perf-findings.md"  # what these measurements explain and changed (prose)
+
+
 def _findings(res: dict[str, Any]) -> str:
-    """What the numbers say, and what was changed because of them."""
-    out = ["\n## Findings and changes\n\n"]
+    """What this run's numbers say, computed from them; the explanations and the changes made
+    because of earlier runs are kept in markdown (`FINDINGS`)."""
+    out = ["\n## Findings\n\n"]
     meta = res["meta"]
-    loaded = machine_was_loaded(meta, meta["machine_info"]["cores"])
     ups = res.get("updates", {})
     if ups:
         ratios = {
             n: e["seeds"]["1"]["ratio"]["median"] for n, e in ups.items() if "1" in e["seeds"]
         }
         short = [n for n, r in ratios.items() if r < 0.6]
+        verdict = (
+            "every method reaches the 60% target with one seed"
+            if not short
+            else f"below the 60% target with one seed: {', '.join(short)}"
+        )
+        medians = ", ".join(f"{n} {r:.0%}" for n, r in ratios.items())
+        loaded = machine_was_loaded(meta, meta["machine_info"]["cores"])
+        spread = " (loaded machine: pairs spread by tens of percent)" if loaded else ""
+        out.append(f"- Update efficiency against the paired 256 matmul: {verdict} "
+                   f"(medians: {medians}){spread}.\n")  # fmt: skip
         prof = [e["profile"] for e in ups.values() if "profile" in e]
-        share = ""
         if prof:
-            lo = min(p["dot_share"] for p in prof)
-            hi = max(p["dot_share"] for p in prof)
-            share = (
-                f" In the profiles above, matrix products take {lo:.0%}-{hi:.0%} of the op time; "
-                "the rest is Adam's elementwise updates of every parameter and both moments "
-                "(the `multiply_add` fusions, the largest share), ReLU masks forward and "
-                "backward, the transposes XLA materialises for weight gradients and the copies "
-                "of loop-carried state."
-            )
+            lo, hi = min(p["dot_share"] for p in prof), max(p["dot_share"] for p in prof)
+            out.append(f"- Matrix products take {lo:.0%}-{hi:.0%} of the profiled op time.\n")
         rng = {
             n: e["profile"]["rng_ms"]
             / (e["profile"]["dot_ms"] + e["profile"]["other_ms"] + e["profile"]["rng_ms"])
             for n, e in ups.items()
             if "profile" in e and e["profile"].get("rng_ms")
         }
-        if rng:
-            share += (
-                " Random numbers take "
-                + ", ".join(f"{r:.0%} ({n})" for n, r in rng.items() if r >= 0.005)
-                + " of the op time: on the CPU, JAX lowers threefry to a rolled loop (to keep "
-                "compile times down), whose per-iteration overhead dominates these small "
-                "draws. Drawing all of an update's noise in one call would about halve it, "
-                "but it changes the random stream of SAC, whose runs also generate the "
-                "datasets; left alone."
-            )
-        verdict = (
-            "every method reaches the 60% target with one seed"
-            if not short
-            else f"below the 60% target with one seed in this run: {', '.join(short)}"
-        )
-        out.append(
-            f"- **Update efficiency.** Paired with the 256 matmul, {verdict} (medians: "
-            + ", ".join(f"{n} {r:.0%}" for n, r in ratios.items())
-            + ")."
-            + (
-                " On this loaded machine the pairs spread by tens of percent, so a method near "
-                "the line can fall on either side from run to run."
-                if loaded
-                else ""
-            )
-            + share
-            + " About 90% of the "
-            "useful FLOPs are 256x256x256 products; the rest are skinny products (first layers "
-            "with 17-23 inputs, the 1-wide critic and value heads) that run far below the "
-            "matmul rate. None of this is redundant work that a method could drop.\n"
-        )
-    out.append(
-        "- **Repeated forward pass in IQL (fixed).** IQL's update evaluated the target critics "
-        "on the batch twice (for the value target and for the advantage). XLA merges the two "
-        "when one update is compiled alone, but not inside the scanned training loop: the "
-        "compiled scan executed 655 MFLOP per update where 581 MFLOP suffice (XLA cost "
-        "analysis, 2x256 networks). `IQL.update` now computes min_j Qbar_j(s, a) once and hands "
-        "it to `value_step` and `actor_step` (optional arguments; PEX, which reuses them, is "
-        "unchanged). Same numbers; the IQL and PEX tests pass. PEX's offline phase is IQL's "
-        "update, so it gains too.\n"
-        "- **The other repeated passes are merged by XLA.** AWAC samples its policy on s and "
-        "then evaluates log pi(a|s) on s with the same parameters; PEX does the same with "
-        "pi_on. The counter lists them (*repeated*), and XLA's cost analysis of the scanned "
-        "update shows them executed once, so nothing was changed there.\n"
-    )
+        if any(r >= 0.005 for r in rng.values()):
+            shares = ", ".join(f"{r:.0%} ({n})" for n, r in rng.items() if r >= 0.005)
+            out.append(f"- Random numbers take {shares} of the op time.\n")
     run = res.get("run")
     if run:
-        m = run["memory"]
         c = run["compile"]
-        brax = ""
+        cold = c["cold"]["compile_seconds"]["median"]
+        warm = c["warm"]["compile_seconds"]["median"]
+        out.append(
+            f"- Memory estimate / compiled program: {run['memory']['estimate_over_compiled']:.2f}."
+            f"\n- Compile of every chunk program: cold {cold:.0f} s, warm {warm:.0f} s "
+            f"({warm / cold:.0%} of cold).\n"
+        )
         if "compile_brax" in run:
             cb = run["compile_brax"]
-            brax = (
-                " In this run the whole program on inverted_double_pendulum compiled in "
-                f"{cb['cold']['compile_seconds']['median']:.0f} s cold "
-                f"({cb['cold']['trace_seconds']['median']:.0f} s tracing) and "
-                f"{cb['warm']['compile_seconds']['median']:.0f} s warm."
+            out.append(
+                f"- On inverted_double_pendulum: cold {cb['cold']['compile_seconds']['median']:.0f}"
+                f" s ({cb['cold']['trace_seconds']['median']:.0f} s tracing), warm "
+                f"{cb['warm']['compile_seconds']['median']:.0f} s.\n"
             )
-        out.append(
-            "- **Memory estimate (changed).** `estimate_memory` counted the online buffer and "
-            "two copies of the method state, but not the update's workspace: the activations "
-            "XLA keeps for the backward passes, which at width 64 and batch 256 outweigh the "
-            "parameters. It came to about half of the compiled program's per-seed memory. It "
-            "now adds XLA's temporary bytes for one update step, from compiling the update "
-            "alone (a few seconds, memoized), and takes the larger of the offline and online "
-            "states (PEX's grows at the switch). In this run: estimate / measured = "
-            f"{m['estimate_over_compiled']:.2f}. Checked during development for all four "
-            "methods at width 64 (1.02-1.11) and IQL at width 256 (the old formula already "
-            "fit there: 0.86; the new one: 1.02).\n"
-        )
-        warm_share = c["warm"]["compile_seconds"]["median"] / c["cold"]["compile_seconds"]["median"]
-        out.append(
-            "- **Compile time.** A cold compile of every chunk program of the run took "
-            f"{c['cold']['compile_seconds']['median']:.0f} s, a warm one "
-            f"{c['warm']['compile_seconds']['median']:.0f} s "
-            f"({warm_share:.0%} of cold): the chunk programs hold no host callback, so the "
-            "persistent cache serves every one of them (progress bar on); what is left is "
-            "Python tracing and lowering, which no cache saves. The programs compile once for "
-            "any number of seeds and any grid "
-            "of traced hyperparameters (the runs axis is vmapped: the compile column of the "
-            "scaling table does not grow with the seeds), and every loop is a `lax.scan` (no "
-            "unrolled steps). Within the cold compile, the in-program initialisation is a "
-            "large part: every parameter tensor draws its own normal sample (threefry) and QR; "
-            "compiled alone during development, `init` took 4 s against 12 s for the whole "
-            "program. Brax tasks cost far more: XLA compiles the physics step anew at every "
-            "call site, and the program had four (offline evaluation, online step, the "
-            "evaluation right after the switch, online evaluation). The evaluation right after "
-            "the switch now goes through the online evaluation's call site (the online scan "
-            "runs one extra chunk, c = -1, whose iterations a `lax.cond` skips), so three "
-            "remain; the numbers are unchanged (same random keys, same order)." + brax + "\n"
-        )
-        out.append(
-            "- **Two host devices on two cores** share the same two cores, so sharding brings "
-            "little here; it checks that the sharded program runs and agrees with one device, "
-            "and it pays on machines with more cores or accelerators.\n"
-        )
+    out.append(
+        f"\nWhat these figures explain and what was changed because of them: `{FINDINGS}`.\n"
+    )
     return "".join(out)
 
 
 # ------------------------------------------------------------------ plot
 def plot(res: dict[str, Any], path: str | Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
+    plt = pyplot()
 
     fig, axes = plt.subplots(2, 2, figsize=(12, 9))
     title = (

@@ -21,6 +21,13 @@ REPO = Path(__file__).resolve().parent.parent
 _FORCE = "--xla_force_host_platform_device_count"
 
 
+# the whole run on a Brax task, for its compile time: the quick tier's inverted_double_pendulum
+BRAX_RUN = {"task": "inverted_double_pendulum", "backend": "generalized", "episode_length": 1000}
+BRAX_RUN |= {"dataset_rows": 2000, "offline_steps": 500, "online_steps": 500}
+# ... and on a point-mass maze (pure JAX; its own time limit)
+MAZE_RUN = {"task": "pointmaze-medium", "episode_length": 300, "dataset_rows": 3000}
+
+
 class WorkerError(RuntimeError):
     pass
 

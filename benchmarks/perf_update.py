@@ -18,6 +18,7 @@ from benchmarks.perf_flops import (
     update_passes,
     xla_cost,
 )
+from jaxo2o.core.returns import unknown_returns
 from jaxo2o.core.runner import broadcast_tree
 from jaxo2o.core.transitions import Transitions
 
@@ -34,6 +35,14 @@ def fixed_batch(key: jax.Array, obs_size: int, act_size: int, batch: int) -> Tra
         terminated=jax.random.bernoulli(ks[4], 0.05, (batch,)),
         truncated=jnp.zeros((batch,), bool),
     )
+
+
+def method_batch(method: Any, key: jax.Array, obs_size: int, act_size: int, batch: int) -> Any:
+    """`fixed_batch`, with Monte-Carlo return columns for a method that reads them (Cal-QL)."""
+    rows = fixed_batch(key, obs_size, act_size, batch)
+    if method.mc_returns is None:
+        return rows
+    return unknown_returns(rows)._replace(mc_return=rows.reward, mc_horizon=jnp.ones(batch))
 
 
 def online_state(method: Any, key: jax.Array, obs_size: int, act_size: int, hp: Any) -> Any:
@@ -72,7 +81,7 @@ def build_update_bench(
     hp = method.default_hparams()
     keys = jax.random.split(jax.random.PRNGKey(1), seeds)
     states = jax.vmap(lambda k: online_state(method, k, obs_size, act_size, hp))(keys)
-    data = fixed_batch(jax.random.PRNGKey(2), obs_size, act_size, batch)
+    data = method_batch(method, jax.random.PRNGKey(2), obs_size, act_size, batch)
     hps = broadcast_tree(hp, seeds)
     fn = jax.vmap(scan_updates(method, steps), in_axes=(0, None, 0, 0))
     t0 = time.perf_counter()
@@ -89,7 +98,7 @@ def update_flops(method: Any, obs_size: int, act_size: int, batch: int) -> dict[
     hp = method.default_hparams()
     key = jax.random.PRNGKey(0)
     state = online_state(method, key, obs_size, act_size, hp)
-    data = fixed_batch(key, obs_size, act_size, batch)
+    data = method_batch(method, key, obs_size, act_size, batch)
     fn = lambda s, b, k, h: method.update(s, b, k, h, online=True)
     out: dict[str, Any] = {"traced_dot_flops": jaxpr_dot_flops(fn, state, data, key, hp)}
     passes = update_passes(method, obs_size, act_size, batch, online=True)

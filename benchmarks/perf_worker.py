@@ -19,7 +19,21 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import jax
+import jax.numpy as jnp
 import numpy as np
+
+from jaxo2o.config import EnvConfig, RunConfig
+from jaxo2o.core.runner import (
+    compile_run,
+    enable_compilation_cache,
+    run_batch,
+    run_batch_single,
+)
+from jaxo2o.core.transitions import Transitions, to_numpy
+from jaxo2o.data.dataset import OfflineDataset, episode_lengths, episode_returns
+from jaxo2o.envs import make_env, step_autoreset
+from jaxo2o.experiment import Experiment, estimate_memory, plan
 
 
 @dataclass(frozen=True)
@@ -81,11 +95,6 @@ def synthetic_dataset(
     task: str, backend: str, rows: int, episode_length: int, seed: int = 0
 ) -> Any:
     """Random-action episodes of `task` as an OfflineDataset (no reference scores)."""
-    import jax
-
-    from jaxo2o.core.transitions import Transitions, to_numpy
-    from jaxo2o.data.dataset import OfflineDataset, episode_lengths, episode_returns
-    from jaxo2o.envs import make_env, step_autoreset
 
     env = make_env(task, backend=backend, episode_length=episode_length)
 
@@ -114,8 +123,6 @@ def synthetic_dataset(
 
 
 def build_plan(spec: RunSpec) -> Any:
-    from jaxo2o.config import EnvConfig, RunConfig
-    from jaxo2o.experiment import Experiment, plan
 
     run = RunConfig(
         offline_steps=spec.offline_steps,
@@ -141,7 +148,6 @@ def build_plan(spec: RunSpec) -> Any:
 
 
 def _cache_events() -> dict[str, int]:
-    import jax
 
     counts = {"hits": 0, "misses": 0}
 
@@ -157,16 +163,6 @@ def _cache_events() -> dict[str, int]:
 
 def measure(spec: RunSpec) -> dict[str, Any]:
     t_start = time.perf_counter()
-    import jax
-    import jax.numpy as jnp
-
-    from jaxo2o.core.runner import (
-        compile_run,
-        enable_compilation_cache,
-        run_batch,
-        run_batch_single,
-    )
-    from jaxo2o.experiment import estimate_memory
 
     cache = enable_compilation_cache()
     t_import = time.perf_counter() - t_start

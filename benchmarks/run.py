@@ -27,24 +27,34 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import tyro
 
 from benchmarks.act_share import act_rows, share_table
-from benchmarks.suite import IQL, SUITES, MethodSpec, Suite, domain_of
+from benchmarks.claims import write_claims
+from benchmarks.compare import compare, summary
+from benchmarks.dataset_check import dataset_report, differs_line, write_fingerprints
+from benchmarks.suite import SUITES, MethodSpec, Suite, domain_of
+from jaxo2o import presets
 from jaxo2o.config import ConfigError, EnvConfig, RunConfig
-from jaxo2o.core.checkpoint import Checkpointer
 from jaxo2o.core.runner import enable_compilation_cache
+from jaxo2o.data import DatasetError, dataset_id, load_dataset, normalized_score
+from jaxo2o.data.fingerprint import fingerprint
+from jaxo2o.data.generate import ensure_datasets
 from jaxo2o.data.tiers import TIERS
-from jaxo2o.experiment import Experiment, execute, plan
+from jaxo2o.experiment import Experiment
+from jaxo2o.experiment.lines import Line
 from jaxo2o.experiment.results import DIP_TEXT
+from jaxo2o.experiment.runner import RunnerOptions, finished, prepare, run_jobs
+from jaxo2o.presets import Applied
+from jaxo2o.provenance import provenance
 from jaxo2o.report.aggregate import diverged_note, group_stats, split_diverged
-from jaxo2o.report.files import atomic_write_text, provenance, read_csv, write_csv, write_json
+from jaxo2o.report.files import atomic_write_text, read_csv, write_csv, write_json
 from jaxo2o.report.plots import plot_curves
 from jaxo2o.report.stats import rliable_section
 from jaxo2o.report.tables import fmt_mean_std
-from jaxo2o.sweep import finished, write_result
 
 
 @dataclass(frozen=True)
@@ -59,6 +69,9 @@ class BenchArgs:
     tasks: tuple[str, ...] = ()  # restrict to these tasks
     kinds: tuple[str, ...] = ()  # restrict to these dataset kinds
     offline_cache: str = ".cache/offline"  # offline phases shared between lines ("" = none)
+    # the first seed of every line (seeds first_seed .. first_seed + seeds - 1): a replication on
+    # seeds the reference did not use, e.g. --first-seed 100 --out local-results/seeds-100
+    first_seed: int = 0
 
 
 def experiment_for(
@@ -69,8 +82,9 @@ def experiment_for(
     kind: str = "medium",
     domain: str = "locomotion",
 ) -> Experiment:
-    settings = spec.settings(domain, kind)
-    budget = suite.budget_of(domain)
+    preset = spec.preset(domain, kind)
+    hparams, method_config = preset.as_options() if preset else ((), ())
+    budget = suite.budget_for(spec.label, domain)
     run = RunConfig(
         offline_steps=budget.offline_steps if spec.offline else 0,
         online_steps=budget.online_steps,
@@ -80,8 +94,10 @@ def experiment_for(
         batch_size=suite.batch_size,
         warmup_steps=budget.warmup_of(spec),
         warmup_random=spec.warmup_random,
+        updates_per_step=spec.utd_of(suite.tier),
+        offline_fraction=(preset.run.get("offline_fraction", 0.5) if preset else 0.5),
         protocol=spec.protocol,
-        seed_episodes=settings.seed_episodes,
+        seed_episodes=preset.seed_episodes if preset else 0,
         progress=sys.stderr.isatty(),
     )
     hidden = ",".join([str(suite.width)] * spec.layers)
@@ -94,8 +110,8 @@ def experiment_for(
         dataset=dataset,
         reference=dataset,
         seeds=suite.seeds,
-        method_config=(f"hidden={hidden}", *settings.method_config),
-        hparams=settings.hparams,
+        method_config=(f"hidden={hidden}", *method_config),
+        hparams=hparams,
     )
 
 
@@ -115,16 +131,17 @@ def offline_experiment(
         batch_size=suite.batch_size,
         progress=sys.stderr.isatty(),
     )
-    iql = IQL(domain, "")
-    fixed = tuple(h for h in iql.hparams if not h.startswith("inverse_temperature="))
-    beta = next(h for h in iql.hparams if h.startswith("inverse_temperature=")).split("=")[1]
+    iql = presets.iql(domain, finetuning=False)
+    hparams, method_config = iql.as_options()
+    fixed = tuple(h for h in hparams if not h.startswith("inverse_temperature="))
+    beta = iql.hparams["inverse_temperature"]
     return Experiment(
         method="iql",
         env=env,
         run=run,
         dataset=dataset,
         seeds=suite.seeds,
-        method_config=(f"hidden={suite.width},{suite.width}", *iql.method_config),
+        method_config=(f"hidden={suite.width},{suite.width}", *method_config),
         hparams=fixed,
         grid=(f"inverse_temperature=0.0,{beta}",),
     )
@@ -161,11 +178,6 @@ def final_metric(curves: list[dict], name: str) -> dict[tuple, float]:
     return out
 
 
-def _done(folder: Path, exp: Experiment) -> bool:
-    """Whether `folder` holds the finished results of exactly this experiment."""
-    return bool(finished(folder, exp))
-
-
 def table(rows: list[dict], dataset_scores: dict[tuple[str, str], float]) -> str:
     """Per dataset and suite line: offline score, dip, final score (mean ± std over seeds)."""
     metrics = ["offline_final", "online_dip", "online_final", "offline_fraction_mean"]
@@ -196,12 +208,38 @@ class Collected:
     dataset_scores: dict[tuple[str, str], float] = field(default_factory=dict)
     timings: list[dict] = field(default_factory=list)
     data_seconds: float = 0.0
+    fingerprints: dict[str, dict] = field(default_factory=dict)  # dataset id -> fingerprint
+
+
+def suite_lines(args: BenchArgs, suite: Suite, tasks: list, specs: list) -> list[Line]:
+    """The selection's lines, dataset by dataset: the offline table's, then the suite's."""
+    lines = []
+    for t in tasks:
+        env = EnvConfig(task=t.task, backend=t.backend, episode_length=t.episode_length)
+        domain = domain_of(t)
+        online_kinds, offline_kinds = suite.kinds_of(domain)
+        for kind in dict.fromkeys(offline_kinds + online_kinds):
+            if args.kinds and kind not in args.kinds:
+                continue
+            ds_id = dataset_id(t.task, kind, args.tier)
+            if kind in offline_kinds and not args.skip_offline_table:
+                exp = offline_experiment(suite, env, ds_id, domain)
+                lines.append(Line("offline", t.task, kind, exp))
+            for spec in specs if kind in online_kinds else ():
+                exp = experiment_for(suite, spec, env, ds_id, kind, domain)
+                preset = spec.preset(domain, kind)
+                record = Applied(preset, ()).record() if preset else None
+                lines.append(Line(spec.label, t.task, kind, exp, record, spec.after))
+    return [
+        dataclasses.replace(
+            line, experiment=dataclasses.replace(line.experiment, first_seed=args.first_seed)
+        )
+        for line in lines
+    ]
 
 
 def run_suite(args: BenchArgs, suite: Suite, tasks: list, specs: list, root: Path) -> Collected:
-    """Make the datasets, then run (or reuse) every experiment of the selection."""
-    from jaxo2o.data import dataset_id, ensure_datasets, load_dataset, normalized_score
-
+    """Make the datasets, then run (or reuse) every line of the selection."""
     out = Collected()
     t0 = time.perf_counter()
     if not args.report_only:
@@ -212,84 +250,71 @@ def run_suite(args: BenchArgs, suite: Suite, tasks: list, specs: list, root: Pat
             if kinds:
                 ensure_datasets(args.tier, tasks=names, kinds=kinds)
     out.data_seconds = time.perf_counter() - t0
-    for t in tasks:
-        env = EnvConfig(task=t.task, backend=t.backend, episode_length=t.episode_length)
-        domain = domain_of(t)
-        online_kinds, offline_kinds = suite.kinds_of(domain)
-        for kind in dict.fromkeys(offline_kinds + online_kinds):
-            if args.kinds and kind not in args.kinds:
-                continue
-            ds_id = dataset_id(t.task, kind, args.tier)
-            ds = load_dataset(ds_id)
-            out.dataset_scores[(t.task, kind)] = float(
-                np.mean(normalized_score(ds.episode_returns, ds.ref_min_score, ds.ref_max_score))
+    lines = suite_lines(args, suite, tasks, specs)
+    datasets: dict[str, Any] = {}
+    for line in lines:
+        ds_id = line.experiment.dataset
+        if ds_id in datasets:
+            continue
+        try:
+            datasets[ds_id] = ds = load_dataset(ds_id)
+        except DatasetError:
+            if not args.report_only:  # a report needs only the finished runs
+                raise
+            datasets[ds_id] = None
+            continue
+        score = normalized_score(ds.episode_returns, ds.ref_min_score, ds.ref_max_score)
+        out.dataset_scores[(line.task, line.kind)] = float(np.mean(score))
+        out.fingerprints[ds_id] = {"task": line.task, "kind": line.kind} | fingerprint(ds)
+        said = differs_line(ds_id, out.fingerprints[ds_id], Path(args.reference) / args.tier)
+        if said:  # plainly, before anything runs
+            print(said, flush=True)
+    runs = root / "runs"
+    if args.report_only:
+        for line in lines:
+            if finished(runs / line.folder, line.experiment):
+                collect(out, line, runs / line.folder)
+        return out
+    options = RunnerOptions(force=args.force, replace_other=True, offline_cache=args.offline_cache)
+    jobs = prepare(lines, runs, options, datasets=datasets)  # a ConfigError names the line
+    for job, res in run_jobs(jobs, options):
+        if res is not None:
+            tag = {"task": job.line.task, "kind": job.line.kind, "label": job.line.label}
+            act = act_rows(res, tag)
+            if act:
+                write_csv(job.folder / "act.csv", act)
+            out.timings.append(
+                tag
+                | {
+                    "compile_s": res.batch.compile_seconds,
+                    "run_s": res.batch.run_seconds,
+                    "offline_from": res.batch.offline_from,
+                    "offline_s": res.batch.offline_seconds,
+                    "offline_compile_s": res.batch.offline_compile_seconds,
+                }
             )
-            jobs = []
-            if kind in offline_kinds and not args.skip_offline_table:
-                jobs.append(("offline", offline_experiment(suite, env, ds_id, domain), None))
-            if kind in online_kinds:
-                jobs += [
-                    (spec.label, experiment_for(suite, spec, env, ds_id, kind, domain), spec)
-                    for spec in specs
-                ]
-            for label, exp, spec in jobs:
-                folder = root / "runs" / t.task / kind / label
-                if args.report_only and not _done(folder, exp):
-                    continue
-                if args.force or not _done(folder, exp):
-                    p = plan(exp, dataset=ds)  # a ConfigError names the field
-                    print(f"== {t.task} {kind} {label}: {p.n_runs} runs", flush=True)
-                    ckpt = folder / "checkpoints"
-                    if args.force and ckpt.exists():
-                        Checkpointer(ckpt, "").clear()
-                    # an interrupted experiment continues from its last checkpoint
-                    res = execute(p, desc=f"{t.task}/{kind}/{label}", checkpoint_dir=ckpt,
-                                  shared_offline=args.offline_cache or None)  # fmt: skip
-                    write_result(folder, res, f"{label} on {ds_id}")
-                    if spec is not None and spec.after is not None:
-                        spec.after(p, res, ds, folder)
-                    Checkpointer(ckpt, "").clear()
-                    act = act_rows(res, {"task": t.task, "kind": kind, "label": label})
-                    if act:
-                        write_csv(folder / "act.csv", act)
-                    out.timings.append(
-                        {
-                            "task": t.task,
-                            "kind": kind,
-                            "label": label,
-                            "compile_s": res.batch.compile_seconds,
-                            "run_s": res.batch.run_seconds,
-                            "offline_from": res.batch.offline_from,
-                            "offline_s": res.batch.offline_seconds,
-                            "offline_compile_s": res.batch.offline_compile_seconds,
-                        }
-                    )
-                    shared = ", offline phase shared" if res.batch.offline_from == "shared" else ""
-                    print(
-                        f"   compile {res.batch.compile_seconds:.0f} s, run "
-                        f"{res.batch.run_seconds:.0f} s{shared}",
-                        flush=True,
-                    )
-                else:
-                    made_at = json.loads((folder / "meta.json").read_text()).get("git_revision")
-                    print(f"== {t.task} {kind} {label}: finished earlier (revision {made_at})")
-                runs = read_csv(folder / "runs.csv")
-                if label == "offline":
-                    ess = final_metric(read_csv(folder / "curves.csv"), "weight_ess")
-                    for r in runs:
-                        label = OFFLINE_LABELS.get(r["inverse_temperature"], "iql")
-                        r |= {"kind": kind, "label": label}
-                        key = (r["seed"], r["inverse_temperature"])
-                        if key in ess:
-                            r["weight_ess"] = ess[key]
-                    out.offline_rows += runs
-                    continue
-                extra = {"kind": kind, "label": label}
-                out.rows += [r | extra for r in runs]
-                out.curves += [c | extra for c in read_csv(folder / "curves.csv")]
-                if (folder / "act.csv").exists():
-                    out.act += read_csv(folder / "act.csv")
+        collect(out, job.line, job.folder)
     return out
+
+
+def collect(out: Collected, line: Line, folder: Path) -> None:
+    """Add a finished line's files to what the bench gathered."""
+    runs = read_csv(folder / "runs.csv")
+    kind = line.kind
+    if line.label == "offline":
+        ess = final_metric(read_csv(folder / "curves.csv"), "weight_ess")
+        for r in runs:
+            r |= {"kind": kind, "label": OFFLINE_LABELS.get(r["inverse_temperature"], "iql")}
+            key = (r["seed"], r["inverse_temperature"])
+            if key in ess:
+                r["weight_ess"] = ess[key]
+        out.offline_rows += runs
+        return
+    extra = {"kind": kind, "label": line.label}
+    out.rows += [r | extra for r in runs]
+    out.curves += [c | extra for c in read_csv(folder / "curves.csv")]
+    if (folder / "act.csv").exists():
+        out.act += read_csv(folder / "act.csv")
 
 
 def write_report(args: BenchArgs, suite: Suite, got: Collected, root: Path, t_start: float) -> None:
@@ -345,6 +370,8 @@ def write_report(args: BenchArgs, suite: Suite, got: Collected, root: Path, t_st
     text += f"\n## PEX: offline-action share\n\n{share}" if share else ""
     text += offline_header + offline_table(got.offline_rows, got.dataset_scores)
     atomic_write_text(root / "table.md", text)
+    if not args.report_only:  # the datasets read now need not be those the runs were made on
+        write_fingerprints(root, got.fingerprints)
     meta = provenance() | {"tier": args.tier, "suite": dataclasses.asdict(suite)}
     run_record = {
         "created": meta.get("created"),
@@ -396,7 +423,6 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     write_report(args, suite, got, root, t_start)
     print((root / "table.md").read_text())
-    from benchmarks.claims import write_claims
 
     print(write_claims(root))
     compare_with_reference(root, Path(args.reference) / args.tier, suite.seeds)
@@ -413,19 +439,19 @@ def main(argv: list[str] | None = None) -> int:
 def compare_with_reference(root: Path, reference: Path, n_seeds: int) -> None:
     """Print (and write to <root>/compare.md) this run's cells against the reference's 95% CIs.
     Nothing when the reference is this run's own folder or has no results."""
-    from benchmarks.compare import compare, summary
 
     ref_csv = reference / "runs.csv"
     if not ref_csv.exists() or reference.resolve() == root.resolve():
         return
-    text, counts = compare(read_csv(root / "runs.csv"), read_csv(ref_csv))
+    data_text, apart = dataset_report(root, reference)
+    text, counts = compare(read_csv(root / "runs.csv"), read_csv(ref_csv), apart)
     meta = reference / "meta.json"
     made = json.loads(meta.read_text()).get("git_revision", "?") if meta.exists() else "?"
     doc = (
         f"# This run against the reference\n\nReference: `{reference}` (revision {made}); this "
         f"run: `{root}`. Each cell: the reference's mean over seeds with the stratified-bootstrap "
         f"95% CI of that mean, this run's mean, and whether it lies inside.\n\n"
-        f"{summary(counts, n_seeds)}\n\n{text}"
+        f"{summary(counts, n_seeds)}\n\n{data_text}{text}"
     )
     atomic_write_text(root / "compare.md", doc)
     print(doc)

@@ -9,31 +9,33 @@ cadence), so the methods are compared at equal budgets; lines that start from th
 method and settings (IQL-direct, IQL-union, PEX) fine-tune from the same offline result (same
 seeds; PEX's offline phase is IQL's, bit for bit).
 
-This table is the one place outside `jaxo2o/methods/` that names methods.
+Warm-ups, line by line (online steps collected before the first update): the quick tier's
+FamO2O, iql-union, AWAC and SAC from scratch wait 500 steps (`Budget.warmup_steps`), PEX and its
+baselines (iql-direct, iql-buffer) 5,000 (PEX's script). For FamO2O and iql-union this is a
+DEVIATION: the official code (`family_train_finetune.py`, IQL's `train_finetune.py`) updates from
+the first online step; kept in the quick tier, whose committed results were made with it, and
+removed in the paper tier (`line_budgets`). ACA and sac-direct have none (updates begin once the
+buffer holds a batch, as the official code).
+
+With `jaxo2o/presets.py` (the settings), this table is the one place outside `jaxo2o/methods/`
+that names methods.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-DOMAINS = ("locomotion", "maze")
+from benchmarks.famo2o_coefficient import famo2o_coefficient
+from jaxo2o import presets
+from jaxo2o.presets import Preset
+
+Presets = Callable[[str, str], Preset | None]  # (domain, kind) -> a line's official settings
 
 
-@dataclass(frozen=True)
-class KindSettings:
-    """What a line sets in one domain and dataset kind."""
-
-    hparams: tuple[str, ...] = ()  # "name=value" traced hyperparameters
-    method_config: tuple[str, ...] = ()  # "name=value" static config overrides
-    seed_episodes: int = 0  # the seeded protocol's best offline episodes
-
-
-Settings = Callable[[str, str], KindSettings]  # (domain, kind) -> settings
-
-
-def per_domain(locomotion: KindSettings, maze: KindSettings) -> Settings:
-    return lambda domain, kind: {"locomotion": locomotion, "maze": maze}[domain]
+def no_preset(domain: str, kind: str) -> Preset | None:
+    return None
 
 
 WARMUPS = ("none", "short", "pex")
@@ -49,7 +51,7 @@ class MethodSpec:
     label: str
     method: str
     protocol: str = "direct"
-    settings: Settings = per_domain(KindSettings(), KindSettings())
+    preset: Presets = no_preset  # the line's settings, from `jaxo2o.presets`
     offline: bool = True  # run the offline phase (False: starts from fresh networks)
     layers: int = 2  # hidden layers, each of the suite's width (AWAC's actor and critics use 3)
     # online steps collected before updating, one of the budget's warm-ups (`WARMUPS`). Every line
@@ -57,6 +59,8 @@ class MethodSpec:
     # script does for all its lines)
     warmup: str = "none"
     warmup_random: bool = False  # ... with uniform random actions (SAC from scratch)
+    # gradient steps per online step (`--run.updates-per-step`) by tier; absent tiers: 1
+    utd: tuple[tuple[str, int], ...] = ()
     # called as after(plan, result, dataset, folder) once the line has run: the files a claim
     # needs beyond the scores (FamO2O: its coefficient over the dataset's states)
     after: Callable[..., None] | None = None
@@ -65,100 +69,68 @@ class MethodSpec:
         if self.warmup not in WARMUPS:
             raise ValueError(f"{self.label}: warmup {self.warmup!r} not one of {WARMUPS}")
 
-
-# IQL-family settings (spec §1.3). Locomotion: expectile 0.7, inverse temperature 3, rewards
-# scaled by 1000 / (max - min trajectory return); PEX uses them too, so it shares its offline
-# result with the IQL lines (PEX's own script: raw rewards, inverse temperature 10; a named
-# deviation, see the README). Maze: the official AntMaze settings (expectile 0.9, inverse
-# temperature 10, rewards r - 1).
-# The actor's learning-rate schedule follows the official recipe of what a run does:
-# - `IQL` (the offline-only IQL-vs-BC table): the offline recipe, a cosine decay over the offline
-#   steps (ikostrikov/implicit_q_learning `learner.py` opt_decay_schedule="cosine", both domains);
-# - `IQL_FINETUNE` (every line with an online phase, and PEX's offline phase, which is IQL's): the
-#   fine-tuning recipe, a constant rate in both phases with one Adam state throughout
-#   (`configs/antmaze_finetune_config.py` opt_decay_schedule=None; `train_finetune.py`).
-IQL_LOCO = KindSettings(
-    ("expectile=0.7", "inverse_temperature=3.0"), ("reward_normalization=trajectory_range",)
-)
-IQL_MAZE = KindSettings(
-    ("expectile=0.9", "inverse_temperature=10.0"), ("reward_normalization=minus_one",)
-)
-IQL = per_domain(IQL_LOCO, IQL_MAZE)  # the offline table's IQL (benchmarks/run.py)
+    def utd_of(self, tier: str) -> int:
+        return dict(self.utd).get(tier, 1)
 
 
-def finetuning(s: KindSettings, *hparams: str) -> KindSettings:
-    """IQL settings with the official fine-tuning actor schedule (and extra traced values)."""
-    return KindSettings(s.hparams + hparams, s.method_config + ("actor_schedule=constant",))
+# Every line's method settings come from `jaxo2o.presets` (sources named there). The IQL family
+# fine-tunes with IQL's fine-tuning recipe (a constant actor rate; PEX's offline phase is IQL's,
+# so they share one offline result); the offline table's IQL uses the offline recipe (cosine).
+IQL_FINETUNE: Presets = lambda domain, kind: presets.iql(domain, finetuning=True)
+PEX: Presets = lambda domain, kind: presets.pex(domain)
+AWAC: Presets = lambda domain, kind: presets.awac(domain)
+FAMO2O: Presets = lambda domain, kind: presets.famo2o(domain)
+ACA: Presets = lambda domain, kind: presets.aca(domain, kind, alignment=True)
+SAC_DIRECT: Presets = lambda domain, kind: presets.aca(domain, kind, alignment=False)
 
 
-IQL_FINETUNE = per_domain(finetuning(IQL_LOCO), finetuning(IQL_MAZE))
-PEX = per_domain(
-    finetuning(IQL_LOCO, "selection_inverse_temperature=10.0"),
-    finetuning(IQL_MAZE, "selection_inverse_temperature=10.0"),
-)
-# AWAC (CORL): lambda 1 on locomotion (its code's default), 0.1 with r - 1 on AntMaze; CORL's
-# observation normalization with the dataset's mean and std (+ 1e-3) in both
-AWAC = per_domain(
-    KindSettings((), ("obs_normalization=dataset",)),
-    KindSettings(
-        ("awac_lambda=0.1",), ("reward_normalization=minus_one", "obs_normalization=dataset")
+def suite_sized(method: str) -> Presets:
+    """Cal-QL, CQL, RLPD or WSRL's official preset without its widths (the suite's width and
+    layers size every line) and without its run shape (the line's budget, warm-up and ratio);
+    its batch mix (`run.offline_fraction`) stays."""
+
+    def preset(domain: str, kind: str) -> Preset:
+        p = presets.calql_rlpd_wsrl(method, domain)
+        config = {k: v for k, v in p.config.items() if k not in ("hidden", "actor_hidden")}
+        run = {k: v for k, v in p.run.items() if k == "offline_fraction"}
+        return dataclasses.replace(p, config=config, run=run)
+
+    return preset
+
+
+# Update-to-data ratios: the official RLPD 20 and WSRL 4 in the paper tier; the quick tier takes
+# 2 for both (an RLPD online step at G = 20 is 20 critic steps of a 10-critic ensemble, each
+# ~8-10x an IQL update on this CPU: results/baselines-throughput.md). Cal-QL and CQL: 1, as theirs.
+# Cost warning (same file, measured on the shared 2-core CPU): a Cal-QL/CQL update is ~30-70x an
+# IQL update at the quick tier's batch 64 and width 64 (the CQL term scores 3 x 10 sampled actions
+# per row), so their 80k offline steps take hours, beyond the tier's 2-hour bound; they are
+# listed at the tier's equal budgets, to be run alone (`benchmarks.run --only calql cql`) or
+# trimmed.
+# Warm-ups: RLPD's 5,000 random steps and WSRL's 5,000 frozen-policy steps are the budget's "pex"
+# count (5,000 in quick and paper); Cal-QL trains from the first step (no warm-up).
+QUICK_UTD = 2
+BASELINES: tuple[MethodSpec, ...] = (
+    MethodSpec("calql", "calql", "direct", suite_sized("calql")),
+    MethodSpec("cql", "cql", "direct", suite_sized("cql")),
+    MethodSpec(
+        "rlpd",
+        "rlpd",
+        "buffer",
+        suite_sized("rlpd"),
+        offline=False,
+        warmup="pex",
+        warmup_random=True,
+        utd=(("smoke", 2), ("quick", QUICK_UTD), ("paper", 20)),
+    ),
+    MethodSpec(
+        "wsrl",
+        "wsrl",
+        "direct",
+        suite_sized("wsrl"),
+        warmup="pex",
+        utd=(("smoke", 2), ("quick", QUICK_UTD), ("paper", 4)),
     ),
 )
-# FamO2O. Maze: the only official configuration (range [8, 14], expectile 0.9, r - 1).
-# Locomotion: a PROJECT CHOICE (no official FamO2O+IQL locomotion configuration exists): IQL's
-# locomotion expectile and reward scaling, coefficient range [1, 5] around IQL's inverse
-# temperature 3. Both with the official fine-tuning buffer (dataset + online, uniform: "union").
-FAMO2O = per_domain(
-    KindSettings(
-        ("expectile=0.7", "beta_min=1.0", "beta_max=5.0"),
-        ("reward_normalization=trajectory_range",),
-    ),
-    KindSettings(
-        ("expectile=0.9", "beta_min=8.0", "beta_max=14.0"), ("reward_normalization=minus_one",)
-    ),
-)
-
-
-def aca_settings(alignment: bool) -> Settings:
-    """ACA's official per-kind settings (clip beta, w schedule, top-N seed episodes, target
-    entropy, policy; every maze kind uses the AntMaze row) as suite options; `alignment=False`
-    is the sac-direct comparison line."""
-
-    def settings(domain: str, kind: str) -> KindSettings:
-        from jaxo2o.methods.aca import aca_preset
-
-        config, hp, top_n = aca_preset("maze" if domain == "maze" else kind, alignment=alignment)
-        return KindSettings(
-            hparams=options_of(hp),
-            method_config=(
-                f"policy={config.policy}",
-                f"alignment={alignment}",
-                f"reward_normalization={config.reward_normalization}",
-            ),
-            seed_episodes=top_n,
-        )
-
-    return settings
-
-
-def options_of(hp) -> tuple[str, ...]:
-    """A traced-hyperparameter pytree as "name=value" options (every field; the shortest text
-    that gives back the same float32)."""
-    import dataclasses
-
-    import numpy as np
-
-    text = lambda v: np.format_float_positional(np.float32(float(v)), trim="-")
-    return tuple(f"{f.name}={text(getattr(hp, f.name))}" for f in dataclasses.fields(hp))
-
-
-def famo2o_coefficient(p, res, dataset, folder) -> None:
-    """`coefficient.csv`: per run, the spread of FamO2O's chosen coefficient over the dataset's
-    states (the claim that it varies with the state; `benchmarks/claims.py`)."""
-    from benchmarks.famo2o_study import coefficient_spread
-    from jaxo2o.report.files import write_csv
-
-    write_csv(folder / "coefficient.csv", coefficient_spread(p, res, dataset.transitions.obs))
 
 
 METHODS: tuple[MethodSpec, ...] = (
@@ -173,8 +145,10 @@ METHODS: tuple[MethodSpec, ...] = (
     MethodSpec("famo2o", "famo2o", "union", FAMO2O, after=famo2o_coefficient, warmup="short"),
     # ACA against the same SAC+ML checkpoint fine-tuned without alignment (seeded buffer; updates
     # begin once it holds a batch, as the official code)
-    MethodSpec("aca", "aca", "seeded", aca_settings(True)),
-    MethodSpec("sac-direct", "aca", "seeded", aca_settings(False)),
+    MethodSpec("aca", "aca", "seeded", ACA),
+    MethodSpec("sac-direct", "aca", "seeded", SAC_DIRECT),
+    # Cal-QL against CQL; RLPD; WSRL (`BASELINES`)
+    *BASELINES,
 )
 
 
@@ -210,6 +184,9 @@ class Suite:
     maze_kinds: tuple[str, ...] = ()  # maze dataset kinds of both tables (none: no maze runs)
     maze_budget: Budget | None = None
     tasks: tuple[str, ...] = ()  # the tier's tasks that run (empty: all of them)
+    # per domain, lines that run on their own official budget instead of the domain's (the
+    # paper tier; every pair a claim compares shares one budget)
+    line_budgets: dict[str, dict[str, Budget]] = field(default_factory=dict)
 
     def kinds_of(self, domain: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
         """(online-table kinds, offline-table kinds) of a domain."""
@@ -220,10 +197,14 @@ class Suite:
     def budget_of(self, domain: str) -> Budget:
         return (self.maze_budget or self.budget) if domain == "maze" else self.budget
 
+    def budget_for(self, label: str, domain: str) -> Budget:
+        """The budget of one line on a domain's tasks: its own official one, else the domain's."""
+        return self.line_budgets.get(domain, {}).get(label) or self.budget_of(domain)
+
 
 def domain_of(task_data) -> str:
-    """A tier line's domain: mazes are `MazeData`, everything else SAC-made locomotion data."""
-    return "maze" if type(task_data).__name__ == "MazeData" else "locomotion"
+    """A tier line's domain (`jaxo2o.presets.domain_of` of its task)."""
+    return presets.domain_of(task_data.task)
 
 
 SUITES: dict[str, Suite] = {
@@ -269,7 +250,17 @@ SUITES: dict[str, Suite] = {
         ),
         tasks=("inverted_double_pendulum", "pointmaze-umaze", "pointmaze-medium"),
     ),
-    # the papers' protocol (GPU/TPU): 1M offline + 1M online steps, 2x256 networks
+    # the papers' protocol (GPU/TPU), 2x256 networks, each line on its method's official budget:
+    # - IQL family, PEX, AWAC (CORL), SAC: 1M offline + 1M online steps, evaluated every 10k
+    #   online steps (PEX's cadence; 10 episodes on locomotion, 100 on mazes). Official IQL and
+    #   FamO2O evaluate 100 episodes every 100k (every 10k in the last 60k), CORL every 50k: the
+    #   10k cadence throughout is a deviation, so the dip has evaluations to be read from;
+    # - FamO2O and iql-union update from the first online step (official `train_finetune.py` and
+    #   `family_train_finetune.py`: no warm-up); PEX and its baselines collect 5,000 steps first
+    #   (PEX's `--initial_collection_steps`); AWAC and SAC from scratch keep 5,000;
+    # - ACA and sac-direct: 500k offline (SAC+ML) + 100k online steps, 10 episodes every 1k steps
+    #   in both phases (`run_sacml.py`, `run_aca.py`: epochs of 1000 steps, d3rlpy's evaluation);
+    #   updates begin once the buffer holds a batch (the seeded protocol), no warm-up.
     "paper": Suite(
         tier="paper",
         kinds=("medium", "medium-replay", "medium-expert"),
@@ -278,5 +269,19 @@ SUITES: dict[str, Suite] = {
         width=256,
         maze_kinds=("play", "diverse"),
         maze_budget=Budget(1_000_000, 1_000_000, 100_000, 10_000, 100, 5_000, 5_000),
+        line_budgets={
+            "locomotion": {
+                "famo2o": Budget(1_000_000, 1_000_000, 50_000, 10_000, 10),
+                "iql-union": Budget(1_000_000, 1_000_000, 50_000, 10_000, 10),
+                "aca": Budget(500_000, 100_000, 1_000, 1_000, 10),
+                "sac-direct": Budget(500_000, 100_000, 1_000, 1_000, 10),
+            },
+            "maze": {
+                "famo2o": Budget(1_000_000, 1_000_000, 100_000, 10_000, 100),
+                "iql-union": Budget(1_000_000, 1_000_000, 100_000, 10_000, 100),
+                "aca": Budget(500_000, 100_000, 1_000, 1_000, 10),
+                "sac-direct": Budget(500_000, 100_000, 1_000, 1_000, 10),
+            },
+        },
     ),
 }

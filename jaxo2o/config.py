@@ -12,6 +12,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxo2o.envs import BRAX_BACKENDS, BRAX_TASKS, TASKS
+
 PROTOCOLS = ("direct", "buffer", "scratch", "union", "seeded")
 """Fine-tuning protocols (how the online phase starts and what it samples):
 - direct:  start from the offline result; batches mix dataset and online data at `offline_fraction`.
@@ -44,9 +46,16 @@ class ConfigError(ValueError):
     """A configuration value is invalid; the message names the field."""
 
 
-def _require(cond: bool, field: str, msg: str) -> None:
+def require(cond: bool, field: str, msg: str) -> None:
+    """A config check: unless `cond`, raise ConfigError "<field>: <msg>"."""
     if not cond:
         raise ConfigError(f"{field}: {msg}")
+
+
+def require_in(prefix: str, cond: bool, field: str, msg: str) -> None:
+    """`require` for a field of the config named `prefix` (e.g. "iql": "iql.<field>: <msg>");
+    bound with functools.partial by each method's config."""
+    require(cond, f"{prefix}.{field}", msg)
 
 
 def validate_hparams(
@@ -85,16 +94,15 @@ class EnvConfig:
     episode_length: int = 1000  # steps before an episode is truncated
 
     def __post_init__(self):
-        from jaxo2o.envs import BRAX_BACKENDS, BRAX_TASKS, TASKS
 
-        _require(self.task in TASKS, "env.task", f"unknown {self.task!r}; choose one of {TASKS}")
+        require(self.task in TASKS, "env.task", f"unknown {self.task!r}; choose one of {TASKS}")
         choices = BRAX_BACKENDS if self.task in BRAX_TASKS else (*BRAX_BACKENDS, "none")
-        _require(
+        require(
             self.backend in choices,
             "env.backend",
             f"unknown {self.backend!r}; choose one of {choices}",
         )
-        _require(
+        require(
             self.episode_length > 0, "env.episode_length", f"must be > 0, got {self.episode_length}"
         )
 
@@ -125,47 +133,47 @@ class RunConfig:
         for name in nonneg:
             v = getattr(self, name)
             ok = isinstance(v, int) and not isinstance(v, bool) and v >= 0
-            _require(ok, f"run.{name}", f"must be an integer >= 0, got {v!r}")
+            require(ok, f"run.{name}", f"must be an integer >= 0, got {v!r}")
         positive = ("num_envs", "updates_per_step", "batch_size", "eval_episodes")
         positive += ("offline_eval_every", "online_eval_every")
         for name in positive:
             v = getattr(self, name)
             ok = isinstance(v, int) and not isinstance(v, bool) and v > 0
-            _require(ok, f"run.{name}", f"must be an integer > 0, got {v!r}")
-        _require(
+            require(ok, f"run.{name}", f"must be an integer > 0, got {v!r}")
+        require(
             self.protocol in PROTOCOLS,
             "run.protocol",
             f"unknown {self.protocol!r}; choose one of {PROTOCOLS}",
         )
-        _require(
+        require(
             0.0 <= self.offline_fraction <= 1.0,
             "run.offline_fraction",
             f"must lie in [0, 1], got {self.offline_fraction}",
         )
-        _require(
+        require(
             self.seed_episodes == 0 or self.protocol == "seeded",
             "run.seed_episodes",
             f"{self.seed_episodes} needs protocol 'seeded', got {self.protocol!r}",
         )
         for phase in ("offline", "online"):
             steps, every = getattr(self, f"{phase}_steps"), getattr(self, f"{phase}_eval_every")
-            _require(
+            require(
                 steps % every == 0,
                 f"run.{phase}_eval_every",
                 f"{every} does not divide run.{phase}_steps={steps}",
             )
         if self.online_steps:
-            _require(
+            require(
                 self.warmup_steps < self.online_steps,
                 "run.warmup_steps",
                 f"{self.warmup_steps} leaves no online updates (online_steps={self.online_steps})",
             )
-            _require(
+            require(
                 self.batch_size <= self.capacity,
                 "run.batch_size",
                 f"{self.batch_size} exceeds the online buffer capacity {self.capacity}",
             )
-            _require(
+            require(
                 self.num_envs <= self.capacity,
                 "run.num_envs",
                 f"{self.num_envs} exceeds the online buffer capacity {self.capacity}",

@@ -168,88 +168,6 @@ def test_to_online_builds_r_from_z_and_q_is_z_plus_w0_c_by_hand(policy):
     )
 
 
-def test_online_temperature_keep_carries_the_offline_alpha_and_reset_is_the_default():
-    hp = small().default_hparams()
-    off = trained_offline(small(), hp)
-    keep = ACA(ACAConfig(hidden=HIDDEN, online_temperature="keep"))
-    on = keep.to_online(off, None, hp)
-    assert float(on.log_alpha.params) == float(off.log_alpha.params) != 0.0
-    assert float(small().to_online(off, None, hp).log_alpha.params) == 0.0
-    with pytest.raises(ConfigError, match="online_temperature"):
-        ACAConfig(online_temperature="anneal")
-
-
-def test_online_ml_keeps_the_sac_ml_actor_loss_online_by_hand():
-    """`online_ml=True` (a diagnostic, not official): the online actor loss is SAC+ML's,
-    lambda mean(alpha log pi(a~|s) - q) - mean(log pi(a_D|s)), lambda = ml_alpha / mean|q|, with
-    the critic just updated; the default is plain SAC's mean(alpha log pi - q)."""
-    from jaxo2o.methods.aca_policies import policy_log_prob, policy_sample
-
-    hp = small().default_hparams()
-    off = trained_offline(small(alignment=False), hp)
-    batch = random_batch(jax.random.PRNGKey(5))
-    key = jax.random.PRNGKey(6)
-    losses = {}
-    for ml in (False, True):
-        method = ACA(ACAConfig(hidden=HIDDEN, alignment=False, online_ml=ml))
-        on = method.to_online(off, None, hp)
-        new, metrics = method.update(on, batch, key, hp, online=True)
-        loc, log_std = method.policy(on.actor.params, batch.obs)
-        a, logp = policy_sample("squashed", jax.random.split(key, 3)[2], loc, log_std)
-        q = np.min(np.asarray(method.q(new.critic.params, batch.obs, a)), axis=0)
-        alpha = float(np.exp(new.log_alpha.params))
-        sac = np.mean(alpha * np.asarray(logp) - q)
-        if ml:
-            logp_data = np.asarray(policy_log_prob("squashed", loc, log_std, batch.action))
-            expected = float(hp.ml_alpha) / np.mean(np.abs(q)) * sac - np.mean(logp_data)
-        else:
-            expected = sac
-        np.testing.assert_allclose(float(metrics["actor_loss"]), expected, rtol=1e-4)
-        losses[ml] = float(metrics["actor_loss"])
-    assert losses[True] != pytest.approx(losses[False], rel=1e-2)
-    with pytest.raises(ConfigError, match="online_ml"):
-        ACAConfig(online_ml="yes")
-
-
-def test_fresh_optimizers_and_frozen_critic_diagnostics():
-    """`online_optimizers="fresh"` (not official) gives the actor, critic and temperature new
-    Adam states at the switch (count 0, zero moments) where the default carries the offline
-    ones; `online_frozen="critic"` leaves the critic's parameters and Adam state untouched by an
-    online update while the actor still moves. `actor_step_norm` is the actor's parameter change."""
-    hp = small().default_hparams()
-    off = trained_offline(small(alignment=False), hp)
-    carry = ACA(ACAConfig(hidden=HIDDEN, alignment=False)).to_online(off, None, hp)
-    fresh_method = ACA(ACAConfig(hidden=HIDDEN, alignment=False, online_optimizers="fresh"))
-    fresh = fresh_method.to_online(off, None, hp)
-    for name in ("actor", "critic", "log_alpha"):
-        carried, new = getattr(carry, name).opt_state[0], getattr(fresh, name).opt_state[0]
-        assert int(carried.count) == 3 and int(new.count) == 0, name
-        assert max(float(np.abs(m).max()) for m in jax.tree.leaves(carried.mu)) > 0, name
-        assert all(float(np.abs(m).max()) == 0 for m in jax.tree.leaves(new.mu)), name
-    # a fresh Adam's first step moves every parameter by about lr (bias-corrected sign step)
-    batch, key = random_batch(jax.random.PRNGKey(5)), jax.random.PRNGKey(6)
-    stepped, metrics = fresh_method.update(fresh, batch, key, hp, online=True)
-    change = jax.tree.map(lambda a, b: np.abs(np.asarray(a - b)), stepped.actor.params,
-                          fresh.actor.params)  # fmt: skip
-    flat = np.concatenate([c.ravel() for c in jax.tree.leaves(change)])
-    assert np.median(flat[flat > 0]) == pytest.approx(float(hp.actor_lr), rel=0.05)
-    assert float(metrics["actor_step_norm"]) == pytest.approx(np.sqrt(np.sum(flat**2)), rel=1e-4)
-
-    frozen = ACA(ACAConfig(hidden=HIDDEN, online_frozen="critic"))
-    on = frozen.to_online(trained_offline(small(), hp), None, hp)
-    new, _ = frozen.update(on, batch, key, hp, online=True)
-    same = jax.tree.map(
-        lambda a, b: bool(np.all(np.asarray(a) == np.asarray(b))), new.critic, on.critic
-    )
-    assert all(jax.tree.leaves(same))
-    moved = jax.tree.map(lambda a, b: bool(np.any(np.asarray(a) != np.asarray(b))),
-                         new.actor.params, on.actor.params)  # fmt: skip
-    assert any(jax.tree.leaves(moved))
-    for field, bad in (("online_optimizers", "reset"), ("online_frozen", "actor")):
-        with pytest.raises(ConfigError, match=field):
-            ACAConfig(**{field: bad})
-
-
 def test_to_online_rejects_an_online_state():
     method = small()
     hp = method.default_hparams()
@@ -380,6 +298,52 @@ def test_the_state_w_follows_the_schedule_over_real_updates():
         state, _ = step(state, jax.random.PRNGKey(i))
     assert float(state.w) == float(interpolation_weight(3, hp.w0, hp.w_k, hp.w_min))
     assert float(state.w) == pytest.approx(1.0 - 3 / 40_000, abs=1e-7)
+
+
+@pytest.mark.parametrize(
+    "sched, updates, points",
+    [
+        # quick IDP: medium's K = 40 over 15,000 updates -> K' = 40 x 0.15 = 6, w0 / 6000 per update
+        ((1.0, 40.0, 0.5), 15_000, [(1500, 0.75), (3000, 0.5), (6000, 0.5), (15_000, 0.5)]),
+        # quick mazes: K = 200 over 12,000 updates -> K' = 24; ends at 0.5 as the official 100k
+        ((1.0, 200.0, 0.5), 12_000, [(1200, 0.95), (6000, 0.75), (12_000, 0.5)]),
+        # a phase longer than the official one stretches the schedule: K' = 10 x 2 = 20
+        ((1.0, 10.0, 0.0), 200_000, [(10_000, 0.5), (20_000, 0.0)]),
+    ],
+)
+def test_the_scaled_schedule_reaches_the_official_values_at_the_same_share(sched, updates, points):
+    w0, k, w_min = (f32(v) for v in sched)
+    config = ACAConfig(w_schedule="scaled", online_updates=updates)
+    for n, w in points:
+        got = interpolation_weight(n, w0, config.schedule_k(k), w_min)
+        assert float(got) == pytest.approx(w, abs=2e-6)
+    # the official (absolute) K at the end of the same short phase: far above w_min
+    absolute = ACAConfig(online_updates=updates).schedule_k(k)
+    assert float(absolute) == float(k)
+    if updates == 15_000:
+        assert float(interpolation_weight(updates, w0, absolute, w_min)) == pytest.approx(0.625)
+
+
+def test_the_scaled_schedule_drives_the_state_w_over_real_updates():
+    """Half the official updates halve K: K = 0.004 scaled to 50,000 updates falls by 0.5 per
+    update, as K = 0.002 does absolutely."""
+    method = ACA(ACAConfig(hidden=HIDDEN, w_schedule="scaled", online_updates=50_000))
+    batch = random_batch(jax.random.PRNGKey(5))
+    hp = method.default_hparams(w0=1.0, w_k=0.004, w_min=0.2)
+    state = method.to_online(trained_offline(method, hp), None, hp)
+    step = jax.jit(lambda s, k: method.update(s, batch, k, hp, online=True))
+    after = []
+    for i in range(3):
+        state, _ = step(state, jax.random.PRNGKey(i))
+        after.append(float(state.w))
+    assert after == pytest.approx([0.5, 0.2, 0.2])
+
+
+def test_the_scaled_schedule_needs_the_runs_updates():
+    with pytest.raises(ConfigError, match="aca.w_schedule: 'scaled' needs the run's online"):
+        ACAConfig(w_schedule="scaled")
+    with pytest.raises(ConfigError, match="aca.w_schedule: unknown 'linear'"):
+        ACAConfig(w_schedule="linear")
 
 
 # ------------------------------------------------------------------ SAC+ML actor loss
@@ -708,3 +672,11 @@ def test_trainer_run_on_point(policy, alignment):
     for name in ("critic_loss", "actor_loss", "alpha", "actor_grad_norm", "eval_returns"):
         assert np.all(np.isfinite(np.asarray(m_on[name]))), name
     assert ("act/w" in m_on) == alignment
+
+
+def test_a_plan_gives_aca_the_runs_online_updates():
+    from jaxo2o.experiment.plan import build_method
+
+    method = build_method("aca", {"w_schedule": "scaled"}, 1000, 15_000)
+    assert (method.config.w_schedule, method.config.online_updates) == ("scaled", 15_000)
+    assert float(method.config.schedule_k(f32(40.0))) == pytest.approx(6.0)

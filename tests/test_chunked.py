@@ -106,7 +106,7 @@ def test_chunked_equals_single_program_pex_with_hook():
             self.calls.append((phase, chunk, type(carry.state).__name__))
 
     hook = Record()
-    chunked = run_batch(trainer, keys, hp, rhp, data, devices=jax.devices()[:1], hook=hook)
+    chunked = run_batch(trainer, keys, hp, rhp, data, devices=jax.devices()[:1], hooks=[hook])
     single = run_batch_single(trainer, keys, hp, rhp, data)
     assert_same(chunked.state, single.state)
     assert_same(chunked.metrics, single.metrics)

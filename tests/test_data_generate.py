@@ -9,7 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from jaxo2o.data import KINDS, cli, dataset_id, ensure_datasets, generate, get_tier, load_dataset
+from jaxo2o.data import KINDS, cli, dataset_id, generate, load_dataset
+from jaxo2o.data.generate import ensure_datasets, get_tier
 from jaxo2o.data.minari_io import dataset_folder
 
 pytestmark = pytest.mark.xdist_group("data_smoke")

@@ -548,3 +548,48 @@ def test_official_broadcast_mode_compiles_and_runs_both_phases():
         assert np.all((m["beta_mean"] >= 8.0) & (m["beta_mean"] <= 14.0))
     beta = np.asarray(info["beta"])
     assert beta.shape == (32,) and np.all((beta >= 8.0) & (beta <= 14.0))
+
+
+# ------------------------------------------------------------------ the balance loss by hand
+def test_balance_loss_value_by_hand():
+    """L_b = mean(alpha_b log pi_b(u|s) - min_j Qbar_j(s, a~)) recomputed in numpy from the
+    sampler's noise and the hand-made networks: pi_b = tanh(N(0, e^-6)) (log pi_b ~ +4.1, so the
+    entropy term is as large as the Q term and its sign decides the value), beta on [8, 14],
+    pi_u's mean (tanh(sin(beta / 21.544)), 0) with std e^-5, Qbar = relu(a_0 + 0.5), alpha_b 0.5."""
+    alpha, log_std_b = 0.5, -6.0
+    hp = SMALL.default_hparams(init_balance_temperature=alpha, beta_min=8.0, beta_max=14.0)
+    state = hand_state(SMALL, hp)
+    state = state._replace(
+        balance=state.balance._replace(
+            params=balance_constant(state.balance.params, 0.0, log_std_b)
+        )
+    )
+    obs, key = make_batch(6).obs, jax.random.PRNGKey(9)
+    _, m, log_prob, _ = SMALL.balance_step(state, obs, key, hp)
+
+    k_u, k_a = jax.random.split(key)
+    x = math.exp(log_std_b) * np.asarray(jax.random.normal(k_u, (6, 1)), np.float64)[:, 0]
+    logp_b = np.array([normal_logp(v, 0.0, log_std_b) for v in x]) - np.log1p(-(np.tanh(x) ** 2))
+    beta = 8.0 + (np.tanh(x) + 1.0) / 2.0 * 6.0
+    eps = np.asarray(jax.random.normal(k_a, (6, ACT)), np.float64)
+    a0 = np.tanh(np.sin(beta / 10000.0 ** (2.0 / 6.0))) + math.exp(-5.0) * eps[:, 0]
+    q = np.maximum(a0 + 0.5, 0.0)
+    np.testing.assert_allclose(log_prob, logp_b, rtol=1e-5)
+    assert float(m["balance_q"]) == pytest.approx(np.mean(q), rel=1e-5)
+    assert float(m["balance_entropy"]) == pytest.approx(-np.mean(logp_b), rel=1e-5)
+    assert float(m["balance_loss"]) == pytest.approx(np.mean(alpha * logp_b - q), rel=1e-5)
+    # the entropy term moves the value by more than the tolerance by far
+    assert abs(np.mean(alpha * logp_b)) > 1.0
+
+
+def test_balance_log_std_is_clipped_to_the_official_range():
+    """The balance model's log-std is clipped to [-10, 2] (official `policy.py`), the universal
+    model's to [-5, 2]."""
+    state = SMALL.init(jax.random.PRNGKey(0), OBS, ACT, SMALL.default_hparams())
+    obs = make_batch(3).obs
+    for raw, clipped in ((-12.0, -10.0), (-9.5, -9.5), (1.5, 1.5), (5.0, 2.0)):
+        _, log_std = SMALL.balance(balance_constant(state.balance.params, 0.0, raw), obs)
+        np.testing.assert_allclose(log_std, clipped)
+        universal = {**state.universal.params, "log_std": jnp.full((ACT,), raw)}
+        _, log_std_u = SMALL.universal(universal, obs, jnp.full((3,), 11.0))
+        np.testing.assert_allclose(log_std_u, min(max(raw, -5.0), 2.0))

@@ -308,8 +308,9 @@ def test_vmapped_seeds_equal_single_runs(tiny_sac, sac_single):
     (see `networks.orthogonal`), but the vmapped program batches every matmul over seeds
     and XLA picks other kernels and fusions for it than for the unbatched program, so float32
     results differ by a few ulps (largest seen over this 300-step run: 4e-6 on returns of
-    ~35, 7e-7 on the weights). The test allows 1e-6 relative + 1e-6 absolute on the metrics
-    and 1e-5 on the final state: far below any seed-to-seed difference, so a batch in which
+    ~35, 7e-7 on the weights; 7.6e-6 on a training return of -6.5 once the online updates
+    became one `update_many` call). The test allows 1e-6 relative + 1e-5 absolute on the
+    metrics and 1e-5 on the final state: far below any seed-to-seed difference, so a batch in which
     seeds leaked into each other (shared keys, mixed buffers) would fail.
     """
     keys = jax.random.split(jax.random.PRNGKey(7), 3)
@@ -322,7 +323,7 @@ def test_vmapped_seeds_equal_single_runs(tiny_sac, sac_single):
         batched = jax.tree.map(lambda x, k=k: x[k], res.metrics)
         for name in single["online"]:
             np.testing.assert_allclose(
-                batched["online"][name], single["online"][name], rtol=1e-6, atol=1e-6, err_msg=name
+                batched["online"][name], single["online"][name], rtol=1e-6, atol=1e-5, err_msg=name
             )
         for b, a in zip(jax.tree.leaves(res.state), jax.tree.leaves(single_state), strict=True):
             np.testing.assert_allclose(np.asarray(b)[k], a, rtol=1e-5, atol=1e-5)

@@ -7,9 +7,10 @@ import jax
 import numpy as np
 import pytest
 
-from jaxo2o.data import cli, dataset_id, ensure_datasets, load_dataset
+from jaxo2o.data import cli, dataset_id, load_dataset
 from jaxo2o.data import tiers as tiers_mod
 from jaxo2o.data.dataset import episode_lengths
+from jaxo2o.data.generate import ensure_datasets
 from jaxo2o.data.maze import (
     MazeData,
     MazeSizes,

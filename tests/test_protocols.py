@@ -22,6 +22,7 @@ import pytest
 
 from jaxo2o.config import RunConfig, run_hparams
 from jaxo2o.core.loop import Trainer
+from jaxo2o.core.method import Method
 from jaxo2o.core.transitions import Transitions
 from jaxo2o.envs import make_env
 from jaxo2o.methods.iql import IQL, IQLConfig
@@ -39,7 +40,7 @@ class RecState(NamedTuple):
     online_start: Any
 
 
-class Recorder:
+class Recorder(Method, register=False):
     name = "iql-recorder"
 
     def __init__(self, inner: IQL):

@@ -8,6 +8,7 @@ import os
 import numpy as np
 import pytest
 
+from jaxo2o.provenance import provenance
 from jaxo2o.report import aggregate, files
 from jaxo2o.report.aggregate import bootstrap_ci, group_stats, iqm
 from jaxo2o.report.tables import markdown_table
@@ -69,7 +70,7 @@ def test_csv_round_trip_and_provenance(tmp_path):
     back = files.read_csv(tmp_path / "r.csv")
     assert back[0] == {"method": "iql", "seed": 0.0, "score": 12.5, "x": None}
     assert back[1]["x"] == 3.0 and back[1]["score"] is None
-    p = files.provenance()
+    p = provenance()
     assert p["packages"]["jax"] and p["machine"]["cpu_count"] >= 1
     files.write_json(tmp_path / "m.json", p)
     assert json.loads((tmp_path / "m.json").read_text())["git_revision"] == p["git_revision"]

@@ -125,7 +125,7 @@ _SWEEP = textwrap.dedent(
     from jaxo2o.core.checkpoint import Checkpointer
     from jaxo2o.core.runner import enable_compilation_cache
     from jaxo2o.experiment import execute, plan
-    from jaxo2o.sweep import finished, write_result
+    from jaxo2o.experiment.runner import finished, write_result
     from test_experiment import iql_experiment, point_dataset
     from test_resume import kill_experiment
     enable_compilation_cache(sys.argv[1])

@@ -76,7 +76,7 @@ def test_a_shared_offline_phase_is_computed_once_and_restored_bitwise(tmp_path, 
     iql_hp = broadcast_tree(iql.default_hparams(), keys.shape[0])
     store = tmp_path / "offline"
     count = Count()
-    made = run_batch(iql_trainer, keys, iql_hp, rhp, data, devices=one, hook=count,
+    made = run_batch(iql_trainer, keys, iql_hp, rhp, data, devices=one, hooks=[count],
                      shared_offline=store)  # fmt: skip
     assert made.offline_from == "computed" and count.calls["offline"] == 2
     assert made.offline_seconds > 0 and made.offline_compile_seconds > 0
@@ -85,7 +85,7 @@ def test_a_shared_offline_phase_is_computed_once_and_restored_bitwise(tmp_path, 
 
     # PEX restores it: no offline chunk runs, no offline program compiles, same numbers
     count = Count()
-    got = run_batch(trainer, keys, hp, rhp, data, devices=one, hook=count, shared_offline=store)
+    got = run_batch(trainer, keys, hp, rhp, data, devices=one, hooks=[count], shared_offline=store)
     assert got.offline_from == "shared" and got.resumed_from is None
     assert "offline" not in count.calls and count.calls["online"] == 3
     assert got.programs == 3  # online start, online chunk, evaluation of the online state

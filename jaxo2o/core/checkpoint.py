@@ -36,7 +36,7 @@ import jax
 import numpy as np
 
 from jaxo2o.core import distributed
-from jaxo2o.core.runner import ChunkHook
+from jaxo2o.core.hooks import ChunkHook
 
 FORMAT = 1
 
@@ -77,7 +77,7 @@ def _leaf_specs(leaves: list[Any]) -> list[list]:
 def _orbax(writing: bool) -> Any:
     """An orbax checkpointer. With several processes orbax would synchronise every process
     around each save and restore; here process 0 writes alone and each process reads alone."""
-    import orbax.checkpoint as ocp
+    import orbax.checkpoint as ocp  # ~0.5 s to import: only runs that checkpoint pay it
 
     if not distributed.multi_process():
         return ocp.StandardCheckpointer()

@@ -42,8 +42,11 @@ from typing import Any
 
 import jax
 import numpy as np
+from jax.experimental import multihost_utils
+from jax.sharding import NamedSharding, PartitionSpec
 
 from jaxo2o.config import ConfigError
+from jaxo2o.core.jax_internals import coordination_client
 
 _HOST_PORT = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[^\s:\[\]]+):(\d+)$")
 
@@ -148,13 +151,9 @@ def barrier(name: str) -> None:
     process must pass the same barriers in the same order."""
     if jax.process_count() == 1:
         return
-    from jax._src import distributed as jax_distributed
-
     barrier_id = f"jaxo2o/{next(_BARRIERS)}/{name}"
-    client = jax_distributed.global_state.client
+    client = coordination_client()
     if client is None:  # pragma: no cover - several processes without jax.distributed
-        from jax.experimental import multihost_utils
-
         multihost_utils.sync_global_devices(barrier_id)
         return
     client.wait_at_barrier(barrier_id, _SYNC["timeout_ms"])
@@ -176,8 +175,6 @@ def connect(mesh: Any) -> None:
     barrier, then one tiny collective), so that later ones may start far apart in time."""
     if jax.process_count() == 1:
         return
-    from jax.sharding import NamedSharding, PartitionSpec
-
     split = NamedSharding(mesh, PartitionSpec(mesh.axis_names))
     gather(global_array(np.zeros(mesh.devices.size, np.int32), split))
 
@@ -208,8 +205,6 @@ def gather(tree: Any) -> Any:
     of the program, with the same tree."""
     if jax.process_count() == 1:
         return tree
-    from jax.sharding import NamedSharding, PartitionSpec
-
     leaves, treedef = jax.tree.flatten(tree)
     spans = [
         i for i, x in enumerate(leaves) if isinstance(x, jax.Array) and not x.is_fully_addressable
@@ -226,8 +221,6 @@ def gather(tree: Any) -> Any:
             leaves[i] = np.asarray(x.addressable_data(0))
     other = [i for i in spans if i not in set(named)]
     if other:  # not made by the runner; jax's own gather, one leaf at a time
-        from jax.experimental import multihost_utils
-
         for i in other:
             leaves[i] = multihost_utils.process_allgather(leaves[i], tiled=True)
     return jax.tree.unflatten(treedef, leaves)
@@ -239,8 +232,6 @@ def all_values(value: Any) -> np.ndarray:
     x = np.asarray(value)
     if jax.process_count() == 1:
         return x[None]
-    from jax.experimental import multihost_utils
-
     barrier("all_values")
     return np.asarray(multihost_utils.process_allgather(x, tiled=False))
 
@@ -249,7 +240,5 @@ def from_main(value: Any) -> np.ndarray:
     """Process 0's `value` (a small array of the same shape in every process), in every process."""
     if jax.process_count() == 1:
         return np.asarray(value)
-    from jax.experimental import multihost_utils
-
     barrier("from_main")
     return np.asarray(multihost_utils.broadcast_one_to_all(np.asarray(value)))

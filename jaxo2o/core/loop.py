@@ -13,10 +13,14 @@ A run is advanced by five pure functions of one run's state (vmapped over runs b
 donated between calls, progress and hooks on the host between chunks; no host callback inside
 any program, so every program is stored in JAX's persistent compilation cache).
 `Trainer.train` composes the very same functions with `lax.scan` into one program (the
-single-program path, used by tests and `make perf`); both give the same numbers, bitwise.
+single-program path, used by tests and `make perf`); the two agree to XLA's last bits, not
+bitwise (XLA fuses a chunk inlined in the scan differently from the same chunk compiled alone;
+`tests/test_chunked.py` bounds the difference).
 
 Online iterations act in `num_envs` environments, insert into the replay buffer and take
-`updates_per_step` gradient steps on batches mixed as the protocol's `BatchMix` says.
+`updates_per_step` gradient steps (one `Method.update_many` call, the update-to-data ratio) on
+batches mixed as the protocol's `BatchMix` says. A method that declares `mc_returns` (Cal-QL)
+gets Monte-Carlo returns-to-go in its dataset and buffer rows (`jaxo2o.core.returns`).
 The loop knows no method: it only calls the functions of `jaxo2o.core.method.Method`.
 """
 
@@ -38,6 +42,13 @@ from jaxo2o.core.replay import (
     replay_insert,
     sample_mixed,
 )
+from jaxo2o.core.returns import (
+    ReturnTransitions,
+    backfill_returns,
+    transform_returns,
+    unknown_returns,
+    with_columns,
+)
 from jaxo2o.core.transitions import Transitions, empty_transitions
 from jaxo2o.envs.base import Env, EnvState, step_autoreset
 
@@ -45,6 +56,8 @@ Metrics = dict[str, jax.Array]
 
 
 def _transform_reward(batch: Transitions, rhp: RunHParams) -> Transitions:
+    if isinstance(batch, ReturnTransitions):
+        batch = transform_returns(batch, rhp.reward_scale, rhp.reward_shift)
     return batch._replace(reward=batch.reward * rhp.reward_scale + rhp.reward_shift)
 
 
@@ -52,9 +65,11 @@ def _tree_mean(tree: Any, axis: int = 0) -> Any:
     return jax.tree.map(lambda x: jnp.mean(x, axis=axis), tree)
 
 
-def placeholder_dataset(obs_size: int, act_size: int) -> Transitions:
-    """A one-row dataset for runs without offline data (it is never sampled: see `n_rows`)."""
-    return empty_transitions(1, obs_size, act_size)
+def placeholder_dataset(obs_size: int, act_size: int, returns: bool = False) -> Transitions:
+    """A one-row dataset for runs without offline data (it is never sampled: see `n_rows`);
+    `returns`: with the Monte-Carlo columns (methods that declare `mc_returns`)."""
+    rows = empty_transitions(1, obs_size, act_size)
+    return with_columns(rows, jnp.zeros(1), jnp.zeros(1)) if returns else rows
 
 
 class OfflineCarry(NamedTuple):
@@ -148,6 +163,8 @@ class Trainer:
         state = method.to_online(state, k_switch, hp)
         env_states = jax.vmap(self.env.reset)(jax.random.split(k_reset, run.num_envs))
         buffer = replay_init(run.capacity, self.obs_size, self.act_size)
+        if self.method.mc_returns is not None:
+            buffer = buffer._replace(data=unknown_returns(buffer.data))
         carry = OnlineCarry(state, env_states, buffer, jnp.zeros(run.num_envs), k_loop)
         return carry, k_eval0
 
@@ -161,8 +178,10 @@ class Trainer:
         mix = run.batch_mix
         env_step = jax.vmap(partial(step_autoreset, env))
 
+        returns = method.mc_returns
+
         def updates(state, buffer, key):
-            def one(state, k):
+            def sample(k):
                 k_batch, k_upd = jax.random.split(k)
                 batch, _ = sample_mixed(
                     data,
@@ -173,10 +192,10 @@ class Trainer:
                     uniform=mix.uniform,
                     n_dataset=self.online_rows,
                 )
-                return method.update(state, _transform_reward(batch, rhp), k_upd, hp, online=True)
+                return _transform_reward(batch, rhp), k_upd
 
-            state, ms = jax.lax.scan(one, state, jax.random.split(key, run.updates_per_step))
-            return state, _tree_mean(ms)
+            batches, keys = jax.vmap(sample)(jax.random.split(key, run.updates_per_step))
+            return method.update_many(state, batches, keys, hp, online=True)
 
         def iteration(carry, i):
             state, es, buffer, ep_ret, key = carry
@@ -186,13 +205,15 @@ class Trainer:
                 rand = jax.random.uniform(k_rand, action.shape, minval=-1.0, maxval=1.0)
                 action = jnp.where(i < run.warmup_steps, rand, action)
             es_next, res = env_step(es, action, jax.random.split(k_env, run.num_envs))
-            buffer = replay_insert(
-                buffer,
-                Transitions(
-                    es.obs, action, res.reward, res.next_obs, res.terminated, res.truncated
-                ),
+            rows = Transitions(
+                es.obs, action, res.reward, res.next_obs, res.terminated, res.truncated
             )
+            first_row = buffer.position
+            buffer = replay_insert(buffer, unknown_returns(rows) if returns else rows)
             done = jnp.logical_or(res.terminated, res.truncated)
+            if returns is not None:
+                window = env.episode_length
+                buffer = backfill_returns(buffer, first_row, done, returns, window)
             ep_ret = ep_ret + res.reward
             finished = (jnp.sum(jnp.where(done, ep_ret, 0.0)), jnp.sum(done))
             ep_ret = jnp.where(done, 0.0, ep_ret)
@@ -270,7 +291,8 @@ class Trainer:
         """The whole run as one program. Returns (final state, {"offline": .., "online": ..}).
         `online_data`: the offline rows sampled online (default: `dataset`)."""
         if dataset is None:
-            dataset = placeholder_dataset(self.obs_size, self.act_size)
+            returns = self.method.mc_returns is not None
+            dataset = placeholder_dataset(self.obs_size, self.act_size, returns)
         online_data = dataset if online_data is None else online_data
         k_off, k_on = jax.random.split(key)
         state, off = self.offline(k_off, hp, rhp, dataset)

@@ -54,3 +54,21 @@ def temperature_loss(
     """SAC's automatic temperature: alpha * (H - H_target), H = -mean log pi."""
     entropy = -jax.lax.stop_gradient(jnp.mean(log_prob))
     return jnp.exp(log_alpha) * (entropy - target_entropy)
+
+
+def member_subset(key: jax.Array, n: int, k: int, replace: bool) -> jax.Array:
+    """Indices of `k` of an ensemble's `n` members, drawn afresh from `key`.
+
+    `replace=False`: k distinct members (RLPD's target, ikostrikov/rlpd `ensemble.py`
+    `subsample_ensemble`: `jax.random.choice(..., replace=False)`); `replace=True`: k independent
+    draws, so a member may come twice (WSRL's target, `jax.random.randint`)."""
+    if not replace and not 1 <= k <= n:
+        raise ValueError(f"member_subset: k={k} must lie in [1, {n}] without replacement")
+    if replace:
+        return jax.random.randint(key, (k,), 0, n)
+    return jax.random.choice(key, n, (k,), replace=False)
+
+
+def subset_min(q: jax.Array, key: jax.Array, k: int, replace: bool) -> jax.Array:
+    """Min over `k` members (`member_subset`) of an ensemble's values q (n_members, ...)."""
+    return jnp.min(q[member_subset(key, q.shape[0], k, replace)], axis=0)

@@ -7,7 +7,7 @@ environments or logging. The shared loop (`jaxo2o.core.loop`) calls, in order:
     state, metrics = update(state, batch, key, hp, online=False)   # offline phase, repeated
     state = to_online(state, key, hp)                              # the switch
     action, info = act(state, obs, key, hp, deterministic=False)   # acting online
-    state, metrics = update(state, batch, key, hp, online=True)    # online phase, repeated
+    state, metrics = update_many(state, batches, keys, hp, online=True)  # online, per iteration
 
 What a method declares besides those functions:
 - `name`: the registry key (`--method NAME`); defining a subclass of `Method` with a `name`
@@ -19,6 +19,11 @@ What a method declares besides those functions:
   `default_hparams(**overrides)` builds and validates one; `validate(hp)` checks a batch of them
   before anything compiles and names the first bad field.
 - `reward_normalization`: how the run transforms rewards for this method (`REWARD_NORMALIZATIONS`).
+- `update_many`: the `updates_per_step` updates of one online iteration, on batches stacked on a
+  leading axis; by default `update` on each in turn. A method whose update-to-data ratio shares
+  one actor step among several critic steps (RLPD, WSRL) overrides it.
+- `mc_returns`: a `ReturnSpec` if the method reads Monte-Carlo returns-to-go from its batches
+  (`batch.mc_return`, Cal-QL); the run then carries them (`jaxo2o.core.returns`). None otherwise.
 - `flop_passes(obs_size, act_size, batch, online)`: every network evaluation of one update, for
   `make perf`'s FLOP count (`jaxo2o.core.flops`).
 
@@ -28,21 +33,24 @@ What a method declares besides those functions:
 from __future__ import annotations
 
 import dataclasses
+from functools import partial
 from typing import Any, ClassVar
 
 import jax
 import jax.numpy as jnp
 
-from jaxo2o.config import ConfigError
+from jaxo2o.config import ConfigError, require_in
 from jaxo2o.core.flops import Pass
+from jaxo2o.core.returns import ReturnSpec
 
 Metrics = dict[str, jax.Array]
 
-REWARD_NORMALIZATIONS = ("none", "trajectory_range", "minus_one")
+REWARD_NORMALIZATIONS = ("none", "trajectory_range", "minus_one", "plus_minus_five")
 """How a run transforms every sampled reward for a method (the experiment computes the numbers):
 - none:             r
 - trajectory_range: r * 1000 / (max - min trajectory return of the dataset) (IQL-family locomotion)
-- minus_one:        r - 1 (AntMaze-style sparse tasks)"""
+- minus_one:        r - 1 (AntMaze-style sparse tasks)
+- plus_minus_five:  10 r - 5 (Cal-QL's and WSRL's AntMaze: {0, 1} -> {-5, +5})"""
 
 _REGISTRY: dict[str, type[Method]] = {}
 
@@ -57,9 +65,7 @@ def check_network_config(config: Any, prefix: str) -> None:
     least one critic (if it has `n_critics`), a known `reward_normalization` (if it has one).
     Raises ConfigError naming `<prefix>.<field>`."""
 
-    def require(cond: bool, field: str, msg: str) -> None:
-        if not cond:
-            raise ConfigError(f"{prefix}.{field}: {msg}")
+    require = partial(require_in, prefix)
 
     hidden = config.hidden
     require(
@@ -123,6 +129,11 @@ class Method:
     def reward_normalization(self) -> str:
         return getattr(self.config, "reward_normalization", "none")
 
+    @property
+    def mc_returns(self) -> ReturnSpec | None:
+        """The Monte-Carlo returns the method reads from its batches, if any (module docstring)."""
+        return None
+
     def default_hparams(self, **overrides: Any) -> Any:
         """The traced defaults with any field replaced by `overrides`, validated."""
         return self.validate(build_hparams(self.HParams, self.name, overrides))
@@ -139,6 +150,19 @@ class Method:
         self, state: Any, batch: Any, key: jax.Array, hp: Any, online: bool
     ) -> tuple[Any, Metrics]:
         raise NotImplementedError
+
+    def update_many(
+        self, state: Any, batches: Any, keys: jax.Array, hp: Any, online: bool
+    ) -> tuple[Any, Metrics]:
+        """One online iteration's updates: `update` on each of the batches (leading axis) with
+        its key, in turn; the metrics averaged over them."""
+
+        def one(state, xs):
+            batch, key = xs
+            return self.update(state, batch, key, hp, online)
+
+        state, ms = jax.lax.scan(one, state, (batches, keys))
+        return state, jax.tree.map(lambda x: jnp.mean(x, axis=0), ms)
 
     def to_online(self, state: Any, key: jax.Array, hp: Any) -> Any:
         """The switch from offline to online; the identity unless a method says otherwise."""

@@ -56,18 +56,29 @@ def orthogonal(scale: float | None = None) -> Initializer:
 
 
 class MLP(nn.Module):
-    """ReLU MLP. `hidden` are the hidden widths; `out` the output width (None: no output layer)."""
+    """ReLU MLP. `hidden` are the hidden widths; `out` the output width (None: no output layer).
+
+    `layer_norm`: every hidden layer is Dense -> LayerNorm -> ReLU, the last one included (RLPD's
+    and WSRL's critics, `activate_final=True, use_layer_norm=True`). `last_hidden_init`: the
+    kernel initializer of the last hidden layer, if it differs (WSRL's `kernel_scale_final`)."""
 
     hidden: Sequence[int]
     out: int | None = None
     activate_final: bool = False
     kernel_init: Initializer = orthogonal()
     out_init: Initializer | None = None
+    layer_norm: bool = False
+    last_hidden_init: Initializer | None = None
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
-        for w in self.hidden:
-            x = nn.relu(nn.Dense(w, kernel_init=self.kernel_init)(x))
+        for i, w in enumerate(self.hidden):
+            last = i == len(self.hidden) - 1
+            init = self.last_hidden_init if last and self.last_hidden_init else self.kernel_init
+            x = nn.Dense(w, kernel_init=init)(x)
+            if self.layer_norm:
+                x = nn.LayerNorm()(x)
+            x = nn.relu(x)
         if self.out is not None:
             x = nn.Dense(self.out, kernel_init=self.out_init or self.kernel_init)(x)
             if self.activate_final:
@@ -76,14 +87,26 @@ class MLP(nn.Module):
 
 
 class Critic(nn.Module):
-    """Q(s, a) -> scalar."""
+    """Q(s, a) -> scalar: an `MLP` on concat(s, a) (its options: see `MLP`)."""
 
     hidden: Sequence[int] = (256, 256)
+    layer_norm: bool = False
+    kernel_init: Initializer = orthogonal()
+    out_init: Initializer | None = None
+    last_hidden_init: Initializer | None = None
 
     @nn.compact
     def __call__(self, obs: jax.Array, action: jax.Array) -> jax.Array:
         x = jnp.concatenate([obs, action], axis=-1)
-        return MLP(self.hidden, 1)(x)[..., 0]
+        mlp = MLP(
+            self.hidden,
+            1,
+            kernel_init=self.kernel_init,
+            out_init=self.out_init,
+            layer_norm=self.layer_norm,
+            last_hidden_init=self.last_hidden_init,
+        )
+        return mlp(x)[..., 0]
 
 
 def ensemble(module: type[nn.Module], n: int) -> type[nn.Module]:
@@ -100,14 +123,22 @@ def ensemble(module: type[nn.Module], n: int) -> type[nn.Module]:
 
 
 class CriticEnsemble(nn.Module):
-    """`n` independent critics evaluated in one vmapped call; output shape (n, batch)."""
+    """`n` independent critics evaluated in one vmapped call; output shape (n, batch).
+    The options are each member's (see `Critic`); the target's subset: `losses.subset_min`."""
 
     hidden: Sequence[int] = (256, 256)
     n: int = 2
+    layer_norm: bool = False
+    kernel_init: Initializer = orthogonal()
+    out_init: Initializer | None = None
+    last_hidden_init: Initializer | None = None
 
     @nn.compact
     def __call__(self, obs: jax.Array, action: jax.Array) -> jax.Array:
-        return ensemble(Critic, self.n)(self.hidden)(obs, action)
+        member = ensemble(Critic, self.n)(
+            self.hidden, self.layer_norm, self.kernel_init, self.out_init, self.last_hidden_init
+        )
+        return member(obs, action)
 
 
 class ValueNet(nn.Module):
@@ -158,16 +189,36 @@ class GaussianPolicy(nn.Module):
 
 
 class TanhGaussianPolicy(nn.Module):
-    """SAC policy: state-dependent mean and log-std; actions are tanh-squashed by the sampler."""
+    """SAC policy: state-dependent mean and log-std; actions are tanh-squashed by the sampler.
+
+    One output layer of width 2|A| holds the mean and the log-std. Options (defaults: SAC's):
+    `layer_norm` and `last_hidden_init` of the trunk (`MLP`), its `kernel_init`, the head's
+    `head_init`; `state_dependent_std=False` makes the log-std one trainable vector (init 0)
+    and the head the mean's alone (WSRL's AntMaze "uniform" std)."""
 
     action_size: int
     hidden: Sequence[int] = (256, 256)
     log_std_min: float = -20.0
     log_std_max: float = 2.0
+    layer_norm: bool = False
+    kernel_init: Initializer = orthogonal()
+    head_init: Initializer = orthogonal(1.0)
+    last_hidden_init: Initializer | None = None
+    state_dependent_std: bool = True
 
     @nn.compact
     def __call__(self, obs: jax.Array) -> tuple[jax.Array, jax.Array]:
-        h = MLP(self.hidden)(obs)
-        out = nn.Dense(2 * self.action_size, kernel_init=orthogonal(1.0))(h)
+        h = MLP(
+            self.hidden,
+            kernel_init=self.kernel_init,
+            layer_norm=self.layer_norm,
+            last_hidden_init=self.last_hidden_init,
+        )(obs)
+        if not self.state_dependent_std:
+            mean = nn.Dense(self.action_size, kernel_init=self.head_init)(h)
+            log_std = self.param("log_std", nn.initializers.zeros, (self.action_size,))
+            log_std = jnp.broadcast_to(log_std, mean.shape)
+            return mean, jnp.clip(log_std, self.log_std_min, self.log_std_max)
+        out = nn.Dense(2 * self.action_size, kernel_init=self.head_init)(h)
         mean, log_std = jnp.split(out, 2, axis=-1)
         return mean, jnp.clip(log_std, self.log_std_min, self.log_std_max)

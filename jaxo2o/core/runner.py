@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,8 +25,11 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from jaxo2o.core import distributed, progress
+from jaxo2o.core import distributed
+from jaxo2o.core.checkpoint import Checkpointer
+from jaxo2o.core.hooks import ChunkHook, DivergenceWatch, ProgressHook
 from jaxo2o.core.loop import Trainer, placeholder_dataset
+from jaxo2o.core.shared_offline import SharedOfflinePhase, offline_key
 from jaxo2o.core.transitions import Transitions
 
 
@@ -71,26 +75,6 @@ def _pad(tree: Any, n_pad: int) -> Any:
     if n_pad == 0:
         return tree
     return jax.tree.map(lambda x: jnp.concatenate([x, jnp.repeat(x[-1:], n_pad, axis=0)]), tree)
-
-
-class ChunkHook:
-    """Called on the host between compiled chunks (the sweep's checkpoints go here).
-
-    `after_chunk(phase, chunk, carry)` sees the runs' carry (device arrays, runs axis first)
-    after chunk `chunk` of `phase` ("offline" or "online"); it must not keep references to it
-    past the call, since the next chunk donates it."""
-
-    def after_chunk(self, phase: str, chunk: int, carry: Any) -> None:  # pragma: no cover
-        pass
-
-    def begin(self, chunks: dict[str, int], outputs: dict[str, list], n_runs: int) -> None:
-        """Before the first chunk: the chunk count per phase, the outputs already collected
-        (when resuming from a checkpoint) and the real (unpadded) run count."""
-
-    def record(self, phase: str, out: Any) -> None:
-        """A chunk's outputs as host arrays, runs axis first (unpadded), in order: "offline"
-        (evaluation, training metrics), "switch" (the evaluation right after the switch),
-        "online" (evaluation, (training metrics, acting info, training return))."""
 
 
 class Program:
@@ -352,13 +336,14 @@ def run_batch(
     devices: list | None = None,
     desc: str = "train",
     online_data: Transitions | None = None,
-    hook: ChunkHook | None = None,
-    checkpoint: Any = None,
+    hooks: Sequence[ChunkHook] = (),
+    checkpoint: Checkpointer | None = None,
     shared_offline: str | os.PathLike | None = None,
 ) -> BatchResult:
     """Compile the chunk programs once and run every run of the batch (leading axis of `keys`),
-    chunk by chunk from the host: progress, curves and `hook` between chunks, the runs' state
-    donated from one program to the next (it never leaves the device).
+    chunk by chunk from the host: the progress bar, divergence flags, `hooks`, checkpoints and
+    the shared offline phase between chunks, the runs' state donated from one program to the
+    next (it never leaves the device).
 
     `checkpoint` (a `core.checkpoint.Checkpointer`): continue from its newest checkpoint when it
     holds one for these runs (the chunks already done are not run again, their outputs are
@@ -369,14 +354,63 @@ def run_batch(
     (`core.shared_offline`). The programs of a phase that is restored are never compiled."""
     given = (keys, hp, rhp, dataset)  # host values: the shared offline phase's key reads them
     prep = prepare(trainer, keys, hp, rhp, dataset, devices, online_data)
-    keys, hp, rhp, dataset, online_data = prep.args
-    n_runs, n_dev, place = prep.n_runs, prep.n_devices, prep.place
-    n_pad = keys.shape[0] - n_runs
-    progs = lower_programs(trainer, keys, hp, rhp, dataset, online_data, prep.shard)
-    run = trainer.run
-    n_off = trainer.offline_chunks if run.offline_steps else 0
-    n_on = trainer.online_chunks
-    shapes = progs.shapes
+    progs = lower_programs(trainer, *prep.args, prep.shard)
+    n_off = trainer.offline_chunks if trainer.run.offline_steps else 0
+    start = _starting_point(trainer, progs, prep, given, n_off, checkpoint, shared_offline)
+    offline_done = start.resume is not None and (
+        start.resume.phase == "online" or start.resume.chunk + 1 == n_off
+    )
+    progs.compile(("online",) if offline_done else ("offline", "online"))
+    watch = [ProgressHook(trainer.run, desc), DivergenceWatch(desc)]
+    loop = _HostLoop(trainer, progs, prep, start, [*watch, *hooks, checkpoint, start.store])
+    try:
+        metrics, state, carry, offline_s, run_s = loop.run(n_off)
+    finally:
+        for h in loop.hooks:
+            h.end()
+    n_runs = prep.n_runs
+    unpad = lambda x: np.asarray(x)[:n_runs]
+    own = start.resume if start.offline_from == "checkpoint" else None
+    return BatchResult(
+        metrics=jax.tree.map(unpad, metrics),
+        state=jax.tree.map(unpad, distributed.gather(state)),
+        compile_seconds=progs.compile_seconds,
+        run_seconds=run_s,
+        n_devices=prep.n_devices,
+        memory=progs.memory,
+        programs=progs.count,
+        buffer=jax.tree.map(unpad, distributed.gather(carry.buffer))
+        if trainer.run.online_steps
+        else None,
+        resumed_from=None if own is None else f"{own.phase} chunk {own.chunk}",
+        offline_from=start.offline_from if n_off else None,
+        offline_seconds=offline_s,
+        offline_compile_seconds=progs.phase_compile_seconds("offline"),
+    )
+
+
+@dataclass
+class _Start:
+    """Where a batch starts: a checkpoint or shared offline phase to continue from (or None),
+    what the offline phase comes from, and the shared store to save it to once computed."""
+
+    resume: Any
+    offline_from: str
+    store: SharedOfflinePhase | None
+
+
+def _starting_point(
+    trainer: Trainer,
+    progs: Programs,
+    prep: Prepared,
+    given: tuple,
+    n_off: int,
+    checkpoint: Checkpointer | None,
+    shared_offline: str | os.PathLike | None,
+) -> _Start:
+    """The batch's own checkpoint if it has one, else a shared offline phase if one was made
+    by the same computation (`core.shared_offline`), else the beginning."""
+    shapes, n_runs = progs.shapes, prep.n_runs
     unpadded = lambda t: jax.tree.map(
         lambda s: jax.ShapeDtypeStruct((n_runs,) + s.shape[1:], s.dtype), t
     )
@@ -384,114 +418,119 @@ def run_batch(
     outs_like = {ph: shapes[f"out_{ph}"] for ph in ("offline", "switch", "online")
                  if f"out_{ph}" in shapes}  # fmt: skip
     resume = checkpoint.restore(carries, outs_like) if checkpoint is not None else None
-    store, offline_from = None, "checkpoint" if resume else "computed"
-    if shared_offline is not None and n_off and (resume is None or resume.phase == "offline"):
-        from jaxo2o.core.shared_offline import SharedOfflinePhase, offline_key
+    start = _Start(resume, "checkpoint" if resume else "computed", None)
+    if shared_offline is None or not n_off or (resume is not None and resume.phase != "offline"):
+        return start
+    k, h, r, d = given
+    d = placeholder_dataset(trainer.obs_size, trainer.act_size) if d is None else d
+    store = SharedOfflinePhase(shared_offline, offline_key(trainer, k, h, r, d, prep.n_devices))
+    shared = store.restore(carries, outs_like)
+    if shared is not None and shared.phase == "offline" and shared.chunk + 1 == n_off:
+        return _Start(shared, "shared", None)
+    start.store = store
+    return start
 
-        k, h, r, d = given
-        d = placeholder_dataset(trainer.obs_size, trainer.act_size) if d is None else d
-        key = offline_key(trainer, k, h, r, d, n_dev)
-        store = SharedOfflinePhase(shared_offline, key)
-        shared = store.restore(carries, outs_like)
-        if shared is not None and shared.phase == "offline" and shared.chunk + 1 == n_off:
-            resume, offline_from, store = shared, "shared", None
-    own = resume if offline_from == "checkpoint" else None  # continued from this batch's own
-    offline_done = resume is not None and (resume.phase == "online" or resume.chunk + 1 == n_off)
-    progs.compile(("online",) if offline_done else ("offline", "online"))
-    done = resume.outputs if resume else {}
-    hooks = [h for h in (hook, checkpoint, store) if h is not None]
-    for h in hooks:
-        h.begin({"offline": n_off, "online": n_on}, done, n_runs)
 
-    def restored(phase: str) -> Any:
-        leaves = [jnp.asarray(x) for x in resume.carry]
-        tree = jax.tree.unflatten(jax.tree.structure(shapes[phase]), leaves)
-        return place(_pad(tree, n_pad))
+class _HostLoop:
+    """The host loop of one batch: offline chunks, the switch, online chunks, each followed by
+    the hooks; the outputs gathered to the host (unpadded) as it goes."""
 
-    def chunk_done(phase: str, chunk: int | None, out: Any, carry: Any = None) -> None:
-        for h in hooks:
+    def __init__(self, trainer, progs, prep, start, hooks) -> None:
+        self.trainer, self.progs, self.prep, self.start = trainer, progs, prep, start
+        self.hooks = [h for h in hooks if h is not None]
+        self.n_pad = prep.args[0].shape[0] - prep.n_runs
+        resume = start.resume
+        self.done = resume.outputs if resume else {}
+        n_off = trainer.offline_chunks if trainer.run.offline_steps else 0
+        for h in self.hooks:
+            h.begin({"offline": n_off, "online": trainer.online_chunks}, self.done, prep.n_runs)
+
+    def host(self, tree: Any) -> Any:
+        """Every process's runs, as host arrays without the padding."""
+        n = self.prep.n_runs
+        return jax.tree.map(lambda x: np.asarray(x)[:n], distributed.gather(tree))
+
+    def restored(self, phase: str) -> Any:
+        leaves = [jnp.asarray(x) for x in self.start.resume.carry]
+        tree = jax.tree.unflatten(jax.tree.structure(self.progs.shapes[phase]), leaves)
+        return self.prep.place(_pad(tree, self.n_pad))
+
+    def chunk_done(self, phase: str, chunk: int | None, out: Any, carry: Any = None) -> None:
+        for h in self.hooks:
             h.record(phase, out)
             if chunk is not None:
                 h.after_chunk(phase, chunk, carry)
 
-    gather = distributed.gather  # every process's runs (returns the tree as is with one)
-    host = lambda tree: jax.tree.map(lambda x: np.asarray(x)[:n_runs], gather(tree))  # unpadded
-    bar = progress.ProgressBar(run.offline_steps, run.online_steps, desc, enabled=run.progress)
-    t0 = time.perf_counter()
-    eval_keys = jax.vmap(lambda k: jax.random.split(k))(keys)  # (runs, 2): offline, online
-    k_off, k_on = eval_keys[:, 0], eval_keys[:, 1]
-    metrics: dict[str, Any] = {"offline": {}}
-    offline_s = 0.0
-    outs_off = list(done.get("offline", []))
-    in_online = resume is not None and resume.phase == "online"
-    with bar:
-        state = None
+    def run(self, n_off: int) -> tuple[dict, Any, Any, float, float]:
+        """(metrics, final state, final carry, offline seconds, run seconds)."""
+        keys = self.prep.args[0]
+        t0 = time.perf_counter()
+        eval_keys = jax.vmap(lambda k: jax.random.split(k))(keys)  # (runs, 2): offline, online
+        resume = self.start.resume
+        metrics: dict[str, Any] = {"offline": {}}
+        offline_s, state, carry = 0.0, None, None
+        in_online = resume is not None and resume.phase == "online"
         if not in_online:
-            if resume is not None:
-                carry, first = restored("offline"), resume.chunk + 1
-            else:
-                carry, first = progs.offline_start(k_off, hp), 0
-            for c in range(first, n_off):
-                carry, ms, k_eval = progs.offline_chunk(carry, hp, rhp, dataset, np.int32(c))
-                ev = progs.evaluate_offline(carry.state, k_eval, hp)
-                out = host((ev, ms))
-                outs_off.append(out)
-                step = (c + 1) * run.offline_eval_every
-                bar.update(0, step, float(np.mean(out[0].returns)))
-                chunk_done("offline", c, out, carry)
+            carry, outs_off, first = self.offline(eval_keys[:, 0], n_off)
             state = carry.state
             offline_s = time.perf_counter() - t0 if first < n_off else 0.0
+        else:
+            outs_off = list(self.done.get("offline", []))
         if n_off:
             ev = _stack([o[0] for o in outs_off])
             metrics["offline"] = {"eval_returns": ev.returns, "eval_lengths": ev.lengths}
             metrics["offline"].update(_stack([o[1] for o in outs_off]))
-        if run.online_steps:
-            if in_online:
-                carry, first = restored("online"), resume.chunk + 1
-                evs = [done["switch"][0]]
-                outs = list(done.get("online", []))
-            else:
-                carry, k_eval = progs.online_start(state, k_on, hp)
-                ev0 = host(progs.evaluate_online(carry.state, k_eval, hp))
-                evs, outs, first = [ev0], [], 0
-                bar.update(1, 0, float(np.mean(ev0.returns)))
-                chunk_done("switch", None, ev0)
-            for c in range(first, n_on):
-                carry, out, k_eval = progs.online_chunk(carry, hp, rhp, online_data, np.int32(c))
-                ev = progs.evaluate_online(carry.state, k_eval, hp)
-                both = host((ev, out))
-                outs.append(both)
-                step = (c + 1) * run.online_eval_every
-                bar.update(1, step, float(np.mean(both[0].returns)))
-                chunk_done("online", c, both, carry)
-            ev = _stack(evs + [o[0] for o in outs])
-            ms, info, train_return = _stack([o[1] for o in outs])
-            metrics["online"] = {
-                "eval_returns": ev.returns,
-                "eval_lengths": ev.lengths,
-                "train_return": train_return,
-                **ms,
-                **{f"act/{k}": v for k, v in info.items()},
-            }
+        if self.trainer.run.online_steps:
+            carry, metrics["online"] = self.online(state, eval_keys[:, 1], in_online)
             state = carry.state
         state = jax.block_until_ready(state)
-    run_s = time.perf_counter() - t0
+        return metrics, state, carry, offline_s, time.perf_counter() - t0
 
-    unpad = lambda x: np.asarray(x)[:n_runs]
-    return BatchResult(
-        metrics=jax.tree.map(unpad, metrics),
-        state=jax.tree.map(unpad, gather(state)),
-        compile_seconds=progs.compile_seconds,
-        run_seconds=run_s,
-        n_devices=n_dev,
-        memory=progs.memory,
-        programs=progs.count,
-        buffer=jax.tree.map(unpad, gather(carry.buffer)) if run.online_steps else None,
-        resumed_from=None if own is None else f"{own.phase} chunk {own.chunk}",
-        offline_from=offline_from if n_off else None,
-        offline_seconds=offline_s,
-        offline_compile_seconds=progs.phase_compile_seconds("offline"),
-    )
+    def offline(self, k_off: Any, n_off: int) -> tuple[Any, list, int]:
+        """The offline chunks still to run: (carry, every offline chunk's outputs, first run)."""
+        _, hp, rhp, dataset, _ = self.prep.args
+        progs, resume = self.progs, self.start.resume
+        outs = list(self.done.get("offline", []))
+        if resume is not None:
+            carry, first = self.restored("offline"), resume.chunk + 1
+        else:
+            carry, first = progs.offline_start(k_off, hp), 0
+        for c in range(first, n_off):
+            carry, ms, k_eval = progs.offline_chunk(carry, hp, rhp, dataset, np.int32(c))
+            ev = progs.evaluate_offline(carry.state, k_eval, hp)
+            out = self.host((ev, ms))
+            outs.append(out)
+            self.chunk_done("offline", c, out, carry)
+        return carry, outs, first
+
+    def online(self, state: Any, k_on: Any, in_online: bool) -> tuple[Any, dict]:
+        """The switch (unless resumed past it) and the online chunks: (carry, online metrics)."""
+        _, hp, rhp, _, online_data = self.prep.args
+        progs = self.progs
+        if in_online:
+            carry, first = self.restored("online"), self.start.resume.chunk + 1
+            evs = [self.done["switch"][0]]
+            outs = list(self.done.get("online", []))
+        else:
+            carry, k_eval = progs.online_start(state, k_on, hp)
+            ev0 = self.host(progs.evaluate_online(carry.state, k_eval, hp))
+            evs, outs, first = [ev0], [], 0
+            self.chunk_done("switch", None, ev0)
+        for c in range(first, self.trainer.online_chunks):
+            carry, out, k_eval = progs.online_chunk(carry, hp, rhp, online_data, np.int32(c))
+            ev = progs.evaluate_online(carry.state, k_eval, hp)
+            both = self.host((ev, out))
+            outs.append(both)
+            self.chunk_done("online", c, both, carry)
+        ev = _stack(evs + [o[0] for o in outs])
+        ms, info, train_return = _stack([o[1] for o in outs])
+        return carry, {
+            "eval_returns": ev.returns,
+            "eval_lengths": ev.lengths,
+            "train_return": train_return,
+            **ms,
+            **{f"act/{k}": v for k, v in info.items()},
+        }
 
 
 def run_batch_single(

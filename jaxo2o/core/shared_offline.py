@@ -20,7 +20,7 @@ every offline evaluation) is kept in `<root>/<key>/` in the checkpoint format of
 
 Why a jaxpr and not a declared list: a method cannot forget to name an online-only setting, and
 a setting that does change the offline phase cannot be shared by mistake. `dce_jaxpr` is JAX's
-own dead-code elimination (an internal module: jax is pinned in requirements.lock).
+own dead-code elimination (`jax.interpreters.partial_eval`, JAX's public path to it).
 """
 
 from __future__ import annotations
@@ -34,8 +34,10 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.interpreters import partial_eval as pe
 
 from jaxo2o.core.checkpoint import Checkpointer
+from jaxo2o.provenance import PACKAGES, package_versions
 
 FORMAT = 1
 
@@ -43,9 +45,6 @@ FORMAT = 1
 def offline_key(trainer: Any, keys: Any, hp: Any, rhp: Any, dataset: Any, n_devices: int) -> str:
     """The key of a batch's offline phase (module docstring). `keys`, `hp`, `rhp`: the runs'
     (runs axis first, unpadded); `dataset`: the offline transitions."""
-    from jax._src.interpreters import partial_eval as pe
-
-    from jaxo2o.report.files import PACKAGES, package_versions
 
     def one_chunk(key, hp, rhp, data, c):
         carry = trainer.offline_start(key, hp)

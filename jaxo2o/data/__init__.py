@@ -1,6 +1,7 @@
 """Offline datasets: D4RL-style generation on the project's tasks, Minari storage, reference scores.
 
-    from jaxo2o.data import ensure_datasets, load_dataset, dataset_id, normalized_score
+    from jaxo2o.data import load_dataset, dataset_id, normalized_score
+    from jaxo2o.data.generate import ensure_datasets  # imports the trainer (it trains policies)
 
     ensure_datasets("quick")                      # make what is missing (cached by recipe hash)
     ds = load_dataset(dataset_id("reacher", "medium", "quick"))
@@ -47,16 +48,6 @@ def load_dataset(
     return read_dataset(dataset_id, observation_size=observation_size, action_size=action_size)
 
 
-def __getattr__(name: str):
-    """Generation (which trains behaviour policies) is imported only when asked for, so reading
-    a dataset never imports the methods or the trainer."""
-    if name in ("ensure_datasets", "get_tier"):
-        from jaxo2o.data import generate
-
-        return getattr(generate, name)
-    raise AttributeError(f"module 'jaxo2o.data' has no attribute {name!r}")
-
-
 __all__ = [
     "KINDS",
     "BehaviourSAC",
@@ -66,8 +57,6 @@ __all__ = [
     "TaskData",
     "dataset_id",
     "datasets_root",
-    "ensure_datasets",
-    "get_tier",
     "list_local",
     "load_dataset",
     "normalized_score",

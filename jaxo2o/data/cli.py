@@ -5,6 +5,7 @@
     python -m jaxo2o.data generate --tier quick --tasks pointmaze-medium --kinds diverse
     python -m jaxo2o.data list                                    # local Minari datasets
     python -m jaxo2o.data info jaxo2o/reacher/medium-quick-v0     # size, returns, score
+    python -m jaxo2o.data export jaxo2o/pointmaze-umaze/play-quick-v0  # commit as an artefact
 
 Datasets go to Minari's local folder: $MINARI_DATASETS_PATH, else ~/.minari/datasets.
 """
@@ -20,7 +21,10 @@ from typing import Annotated
 import numpy as np
 import tyro
 
+from jaxo2o.core.runner import enable_compilation_cache
+from jaxo2o.data.artefact import ROOT, artefact_path, export_dataset
 from jaxo2o.data.dataset import DatasetError, normalized_score
+from jaxo2o.data.generate import ensure_datasets
 from jaxo2o.data.minari_io import (
     PROJECT_KEY,
     dataset_folder,
@@ -28,7 +32,10 @@ from jaxo2o.data.minari_io import (
     incomplete_reason,
     list_local,
     read_dataset,
+    read_metadata,
 )
+from jaxo2o.provenance import provenance
+from jaxo2o.report.files import atomic_write_text
 
 
 def generate(
@@ -48,8 +55,6 @@ def generate(
         progress: show progress bars.
         report: also write the table of sizes and normalized scores to this markdown file.
     """
-    from jaxo2o.core.runner import enable_compilation_cache
-    from jaxo2o.data.generate import ensure_datasets
 
     enable_compilation_cache()
     t0 = time.perf_counter()
@@ -63,8 +68,6 @@ def generate(
     print(f"{len(ids)} datasets ready in {datasets_root()} ({seconds:.0f} s):")
     print(table)
     if report:
-        from jaxo2o.report.files import atomic_write_text, provenance
-
         prov = provenance()
         text = (
             f"# Datasets of the {tier} tier\n\n"
@@ -190,9 +193,31 @@ def info(dataset_id: Annotated[str, tyro.conf.Positional]) -> int:
     return 0
 
 
+def export(ids: Annotated[tuple[str, ...], tyro.conf.Positional], to: str = "") -> int:
+    """Write local datasets as committed artefacts (`jaxo2o.data.artefact`).
+
+    Args:
+        ids: Minari ids of local datasets, e.g. jaxo2o/pointmaze-umaze/play-quick-v0.
+        to: the artefacts' root folder (default: the repository's artefacts/).
+    """
+
+    root = Path(to) if to else ROOT
+    for ds_id in ids:
+        try:
+            ds = read_dataset(ds_id)
+            path = artefact_path(ds_id, root)
+            fp = export_dataset(ds, path, read_metadata(ds_id).get("description", ""))
+        except (DatasetError, ValueError) as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        size = path.stat().st_size / 2**20
+        print(f"{ds_id} -> {path}: {fp['rows']} rows, {size:.2f} MiB, hash {fp['hash']}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     return tyro.extras.subcommand_cli_from_dict(
-        {"generate": generate, "list": list_datasets, "info": info},
+        {"generate": generate, "list": list_datasets, "info": info, "export": export},
         prog="python -m jaxo2o.data",
         description=__doc__,
         args=argv,

@@ -7,6 +7,13 @@ from typing import Any
 
 import numpy as np
 
+from jaxo2o.core.returns import (
+    ReturnSpec,
+    ReturnTransitions,
+    discounted_returns,
+    failure_rule,
+    with_columns,
+)
 from jaxo2o.core.transitions import Transitions
 from jaxo2o.data.recipe import ALL_KINDS
 
@@ -83,6 +90,7 @@ class OfflineDataset:
     path: str | None = None  # the Minari dataset folder
     metadata: dict = field(default_factory=dict)  # the project's metadata ("jaxo2o" key)
     env_spec: dict | None = None  # Minari's recorded environment (id, kwargs, ...), if any
+    eval_env_spec: dict | None = None  # Minari's evaluation environment, if recorded
 
     @property
     def size(self) -> int:
@@ -128,13 +136,35 @@ def top_return_episodes(transitions: Transitions, n: int) -> Transitions:
     """
     if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 0:
         raise ValueError(f"top_return_episodes: n must be an integer >= 0, got {n!r}")
-    t = Transitions(*(np.asarray(x) for x in transitions))
+    kind = type(transitions)  # Transitions, or ReturnTransitions (with Monte-Carlo columns)
+    t = kind(*(np.asarray(x) for x in transitions))
     ends = np.flatnonzero(episode_ends(t))
     if n == 0 or ends.size == 0:
-        return Transitions(*(x[:0] for x in t))
+        return kind(*(x[:0] for x in t))
     starts = np.concatenate([[0], ends[:-1] + 1])
     returns = np.add.reduceat(np.asarray(t.reward, np.float64)[: ends[-1] + 1], starts)
     order = np.lexsort((np.arange(returns.size), -returns))  # highest first, then dataset order
     chosen = np.sort(order[:n])
     rows = np.concatenate([np.arange(starts[i], ends[i] + 1) for i in chosen])
-    return Transitions(*(x[rows] for x in t))
+    return kind(*(x[rows] for x in t))
+
+
+def with_mc_returns(transitions: Transitions, spec: ReturnSpec) -> ReturnTransitions:
+    """The dataset's rows with Cal-QL's Monte-Carlo returns-to-go per episode (host numpy).
+
+    Episodes end at rows that terminate or truncate; an unfinished last episode ends at the last
+    row; each bootstraps 0 after its end. With `spec.failure_reward`, an episode whose every raw
+    reward equals it gets the all-failure value (`jaxo2o.core.returns`)."""
+    t = Transitions(*(np.asarray(x) for x in transitions[:6]))
+    ends = episode_ends(t).copy()
+    if ends.size:
+        ends[-1] = True
+    reward = np.asarray(t.reward, np.float32)
+    g = np.asarray(discounted_returns(reward, ends, spec.discount))
+    h = np.asarray(discounted_returns(np.ones_like(reward), ends, spec.discount))
+    if spec.failure_reward is not None and ends.size:
+        episode = np.concatenate([[0], np.cumsum(ends[:-1])])
+        starts = np.flatnonzero(np.concatenate([[True], ends[:-1]]))
+        all_failed = np.minimum.reduceat((reward == spec.failure_reward).astype(np.int8), starts)
+        g, h = (np.asarray(x) for x in failure_rule(g, h, all_failed[episode] > 0, spec))
+    return with_columns(t, g.astype(np.float32), h.astype(np.float32))

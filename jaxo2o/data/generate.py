@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -42,11 +43,16 @@ from typing import Any
 import jax
 import numpy as np
 
+from jaxo2o.config import RunConfig, run_hparams
+from jaxo2o.core.loop import Trainer
+from jaxo2o.core.runner import ChunkHook, broadcast_tree, run_batch
 from jaxo2o.core.transitions import Transitions
+from jaxo2o.data.artefact import use_artefact
 from jaxo2o.data.dataset import (
     dataset_id,
     normalized_score,
 )
+from jaxo2o.data.maze import MazeData, generate_maze, maze_recipe_hash
 from jaxo2o.data.minari_io import (
     PROJECT_KEY,
     clean_staging,
@@ -58,6 +64,10 @@ from jaxo2o.data.minari_io import (
 )
 from jaxo2o.data.recipe import ALL_KINDS, KINDS, MAZE_KINDS, TaskData, recipe_dict, recipe_hash
 from jaxo2o.data.rollout import Episodes, Roller, concat_episodes
+from jaxo2o.data.tiers import TIERS
+from jaxo2o.envs import make_env
+from jaxo2o.methods.sac import SAC, SACConfig
+from jaxo2o.provenance import provenance
 
 MEDIUM_CANDIDATES = 4  # snapshots rolled out stochastically when choosing the medium policy
 MEDIUM_TOLERANCE = 0.05  # stop searching once a candidate is this close (fraction of the range)
@@ -77,7 +87,6 @@ class GenerationError(RuntimeError):
 # --------------------------------------------------------------------------- tiers
 def tiers() -> dict[str, Any]:
     """The tier definitions (`jaxo2o/data/tiers.py`)."""
-    from jaxo2o.data.tiers import TIERS
 
     return TIERS
 
@@ -116,7 +125,6 @@ BEHAVIOUR_LOG_STD = (-20.0, 2.0)
 
 
 def behaviour_method(data: TaskData):
-    from jaxo2o.methods.sac import SAC, SACConfig
 
     lo, hi = BEHAVIOUR_LOG_STD
     method = SAC(SACConfig(hidden=tuple(data.sac.hidden), log_std_min=lo, log_std_max=hi))
@@ -135,9 +143,6 @@ def train_behaviour(
 ) -> BehaviourRun:
     """Run SAC from scratch through the shared runner, keeping a snapshot of the method state at
     every evaluation (a chunk hook) and the final replay buffer."""
-    from jaxo2o.config import RunConfig, run_hparams
-    from jaxo2o.core.loop import Trainer
-    from jaxo2o.core.runner import ChunkHook, broadcast_tree, run_batch
 
     s = data.sac
     run = RunConfig(
@@ -171,7 +176,7 @@ def train_behaviour(
         broadcast_tree(run_hparams(run, reward_scale=s.reward_scale), 1),
         devices=jax.devices()[:1],
         desc=f"SAC {data.task}",
-        hook=snaps,
+        hooks=[snaps],
     )
     evals = np.asarray(res.metrics["online"]["eval_returns"][0]).mean(axis=-1)[1:]  # [0]: start
     steps = np.asarray(trainer.eval_steps()["online"][1:])
@@ -331,9 +336,6 @@ def generate_task(
     reference scores or medium policy differ from this run's is remade too, so that every kind
     of a task always shares its reference scores.
     """
-    from jaxo2o.envs import make_env
-    from jaxo2o.report.files import provenance
-
     for k in kinds:
         if k not in KINDS:
             raise ValueError(f"kind: unknown {k!r}; choose one of {KINDS}")
@@ -351,91 +353,27 @@ def generate_task(
     )
     roller = Roller(env, method, data.rollout_envs, data.rollout_chunk)
     random_state = method.init(k_init, env.observation_size, env.action_size, hp)
-    n_ref = data.reference_episodes
-    ref_rand = roller.collect(
-        random_state,
-        hp,
-        k_ref_rand,
-        episodes=n_ref,
-        desc=f"{data.task} reference: random",
-        progress=progress,
-    )
-    ref_uniform = roller.collect(
-        random_state,
-        hp,
-        k_ref_uniform,
-        episodes=n_ref,
-        uniform=True,
-        desc=f"{data.task} uniform random actions",
-        progress=progress,
-    )
-    ref_exp = roller.collect(
-        run.final_state,
-        hp,
-        k_ref_exp,
-        episodes=n_ref,
-        desc=f"{data.task} reference: expert",
-        progress=progress,
-    )
-    ref = (float(ref_rand.returns.mean()), float(ref_exp.returns.mean()))
-    log(
-        f"[{data.task}] reference returns: random {ref[0]:.2f}, expert {ref[1]:.2f} (uniform "
-        f"random actions: {ref_uniform.returns.mean():.2f})"
-    )
-    if not ref[1] > ref[0]:
-        raise GenerationError(
-            f"{data.task}: the final SAC policy ({ref[1]:.2f}) does not beat random actions "
-            f"({ref[0]:.2f}); give the behaviour run more steps (sac.online_steps)"
-        )
-
-    medium_kinds = ("medium", "medium-replay", "medium-expert")
-    need_medium = any(k in kinds + siblings for k in medium_kinds)
+    refs = reference_rollouts(
+        data, roller, hp, random_state, run.final_state, (k_ref_rand, k_ref_uniform, k_ref_exp),
+        progress, log,
+    )  # fmt: skip
+    need_medium = any(k in kinds + siblings for k in MEDIUM_KINDS)
     medium_i, tried = -1, []
     if need_medium:
-        medium_i, tried = choose_medium(run, roller, hp, k_cand, ref, data, progress)
+        medium_i, tried = choose_medium(run, roller, hp, k_cand, refs.scores, data, progress)
         c = next(t for t in tried if t["snapshot"] == medium_i)
         log(
             f"[{data.task}] medium policy: snapshot after {c['step']} steps, stochastic return "
             f"{c['stochastic_return']:.2f} ({100 * c['stochastic_fraction']:.1f} normalized)"
         )
     medium_step = int(run.snapshot_steps[medium_i]) if need_medium else None
-    for k in siblings:
-        meta = read_metadata(dataset_id(data.task, k, tier)).get(PROJECT_KEY, {})
-        same = (meta.get("ref_min_score"), meta.get("ref_max_score")) == ref and (
-            k not in medium_kinds or meta.get("behaviour", {}).get("medium_step") == medium_step
-        )
-        if not same and k not in kinds:
-            log(f"[{data.task}] {k}: made by a run that differs from this one; remaking it")
-            kinds = kinds + (k,)
-
-    made: dict[str, Episodes] = {}
-
-    def rollouts(kind: str) -> Episodes:
-        if kind not in made:
-            state, k, uniform = {
-                "random": (random_state, k_rand, False),
-                "medium": (run.snapshot(medium_i) if need_medium else None, k_med, False),
-                "expert": (run.final_state, k_exp, False),
-            }[kind]
-            made[kind] = roller.collect(
-                state,
-                hp,
-                k,
-                transitions=data.size_of(kind),
-                uniform=uniform,
-                desc=f"{data.task} {kind}",
-                progress=progress,
-            )
-        return made[kind]
-
-    facts = {
-        "frac": data.medium_fraction,
-        "medium_step": medium_step,
-        "sac_steps": data.sac.online_steps,
-        "warmup": data.sac.warmup_steps * data.sac.num_envs,
-        "ref_min": ref[0],
-        "ref_max": ref[1],
+    kinds = kinds + stale_siblings(data, tier, kinds, siblings, refs.scores, medium_step, log)
+    policies = {
+        "random": (random_state, k_rand),
+        "medium": (run.snapshot(medium_i) if need_medium else None, k_med),
+        "expert": (run.final_state, k_exp),
     }
+    episodes = KindEpisodes(data, roller, hp, policies, progress)
     behaviour = {
         "sac_compile_seconds": run.compile_seconds,
         "sac_run_seconds": run.run_seconds,
@@ -444,70 +382,193 @@ def generate_task(
         "medium_step": medium_step,
         "medium_candidates": tried,
     }
-    reference = {
-        "random": {
-            "policy": "randomly initialised SAC policy, stochastic (the random data's policy)",
-            "episodes": int(len(ref_rand.lengths)),
-            "return_mean": ref[0],
-            "return_std": float(ref_rand.returns.std()),
-        },
-        "uniform_actions": {
-            "policy": "uniform random actions (D4RL's R_random; not used for scores)",
-            "episodes": int(len(ref_uniform.lengths)),
-            "return_mean": float(ref_uniform.returns.mean()),
-            "return_std": float(ref_uniform.returns.std()),
-        },
-        "expert": {
-            "policy": "final SAC policy, stochastic",
-            "episodes": int(len(ref_exp.lengths)),
-            "return_mean": ref[1],
-            "return_std": float(ref_exp.returns.std()),
-        },
+    facts = {
+        "frac": data.medium_fraction,
+        "medium_step": medium_step,
+        "sac_steps": data.sac.online_steps,
+        "warmup": data.sac.warmup_steps * data.sac.num_envs,
+        "ref_min": refs.scores[0],
+        "ref_max": refs.scores[1],
     }
-    prov = provenance()
+    record = {"reference": refs.record(), "behaviour": behaviour, "provenance": provenance()}
     out: dict[str, Path] = {}
     for kind in kinds:
         if kind == "medium-replay":
             rows = int(run.snapshot_steps[medium_i]) * run.num_envs
             eps = replay_episodes(run.buffer, rows, run.num_envs)
         elif kind == "medium-expert":
-            eps = concat_episodes(rollouts("medium"), rollouts("expert"))
+            eps = concat_episodes(episodes("medium"), episodes("expert"))
         else:
-            eps = rollouts(kind)
-        stats = episode_stats(eps, ref)
-        ds_id = dataset_id(data.task, kind, tier)
-        meta = {
-            "task": data.task,
-            "kind": kind,
-            "tier": tier,
-            "backend": data.backend,
-            "episode_length": data.episode_length,
-            "recipe_hash": recipe_hash(data, kind),
-            "recipe": recipe_dict(data, kind),
-            "reference": reference,
-            "behaviour": behaviour,
-            "data": stats,
-            "generation_seconds_so_far": time.perf_counter() - t_start,
-            "provenance": prov,
-        }
-        out[kind] = write_dataset(
-            ds_id,
-            eps.transitions,
-            description=describe(data, kind, tier, facts, stats),
-            ref_min_score=ref[0],
-            ref_max_score=ref[1],
-            project_metadata=meta,
-            observation_size=env.observation_size,
-            action_size=env.action_size,
-            algorithm_name="SAC",
-            overwrite=True,
-        )
-        log(
-            f"[{data.task}] wrote {ds_id}: {stats['transitions']} transitions, "
-            f"{stats['episodes']} episodes, normalized score {stats['normalized_mean']:.1f}"
-        )
+            eps = episodes(kind)
+        out[kind] = write_kind(data, tier, kind, eps, env, refs.scores, facts, record, t_start, log)
     log(f"[{data.task}] done in {time.perf_counter() - t_start:.0f} s")
     return out
+
+
+MEDIUM_KINDS = ("medium", "medium-replay", "medium-expert")
+
+
+@dataclass
+class References:
+    """The reference rollouts of a task: the random policy's, uniform actions', the expert's."""
+
+    random: Episodes
+    uniform: Episodes
+    expert: Episodes
+
+    @property
+    def scores(self) -> tuple[float, float]:
+        """(random, expert) mean returns: the normalized score's 0 and 100."""
+        return float(self.random.returns.mean()), float(self.expert.returns.mean())
+
+    def record(self) -> dict[str, Any]:
+        """The reference returns as the dataset's metadata records them."""
+        rows = {
+            "random": ("randomly initialised SAC policy, stochastic (the random data's policy)",
+                       self.random),
+            "uniform_actions": ("uniform random actions (D4RL's R_random; not used for scores)",
+                                self.uniform),
+            "expert": ("final SAC policy, stochastic", self.expert),
+        }  # fmt: skip
+        return {
+            name: {
+                "policy": policy,
+                "episodes": int(len(eps.lengths)),
+                "return_mean": float(eps.returns.mean()),
+                "return_std": float(eps.returns.std()),
+            }
+            for name, (policy, eps) in rows.items()
+        }
+
+
+def reference_rollouts(
+    data: TaskData,
+    roller: Roller,
+    hp: Any,
+    random_state: Any,
+    expert_state: Any,
+    keys: tuple[jax.Array, jax.Array, jax.Array],
+    progress: bool,
+    log: Log,
+) -> References:
+    """The reference episodes (random policy, uniform actions, expert); the expert must beat
+    random actions."""
+    k_rand, k_uniform, k_exp = keys
+    n = data.reference_episodes
+    collect = lambda state, key, what, **kw: roller.collect(
+        state, hp, key, episodes=n, desc=f"{data.task} {what}", progress=progress, **kw
+    )
+    refs = References(
+        random=collect(random_state, k_rand, "reference: random"),
+        uniform=collect(random_state, k_uniform, "uniform random actions", uniform=True),
+        expert=collect(expert_state, k_exp, "reference: expert"),
+    )
+    lo, hi = refs.scores
+    log(
+        f"[{data.task}] reference returns: random {lo:.2f}, expert {hi:.2f} (uniform "
+        f"random actions: {refs.uniform.returns.mean():.2f})"
+    )
+    if not hi > lo:
+        raise GenerationError(
+            f"{data.task}: the final SAC policy ({hi:.2f}) does not beat random actions "
+            f"({lo:.2f}); give the behaviour run more steps (sac.online_steps)"
+        )
+    return refs
+
+
+def stale_siblings(
+    data: TaskData,
+    tier: str,
+    kinds: tuple[str, ...],
+    siblings: tuple[str, ...],
+    ref: tuple[float, float],
+    medium_step: int | None,
+    log: Log,
+) -> tuple[str, ...]:
+    """The existing kinds of the task made by a run other than this one (other reference
+    scores or medium snapshot): they are remade, so every kind shares one reference."""
+    stale = []
+    for k in siblings:
+        meta = read_metadata(dataset_id(data.task, k, tier)).get(PROJECT_KEY, {})
+        same = (meta.get("ref_min_score"), meta.get("ref_max_score")) == ref and (
+            k not in MEDIUM_KINDS or meta.get("behaviour", {}).get("medium_step") == medium_step
+        )
+        if not same and k not in kinds:
+            log(f"[{data.task}] {k}: made by a run that differs from this one; remaking it")
+            stale.append(k)
+    return tuple(stale)
+
+
+class KindEpisodes:
+    """The rollout datasets of a task (random, medium, expert), each collected once when first
+    asked for (medium-expert reuses medium's and expert's)."""
+
+    def __init__(self, data: TaskData, roller: Roller, hp: Any, policies: dict, progress: bool):
+        self.data, self.roller, self.hp, self.progress = data, roller, hp, progress
+        self.policies = policies  # kind -> (policy state, key)
+        self.made: dict[str, Episodes] = {}
+
+    def __call__(self, kind: str) -> Episodes:
+        if kind not in self.made:
+            state, key = self.policies[kind]
+            self.made[kind] = self.roller.collect(
+                state,
+                self.hp,
+                key,
+                transitions=self.data.size_of(kind),
+                uniform=False,
+                desc=f"{self.data.task} {kind}",
+                progress=self.progress,
+            )
+        return self.made[kind]
+
+
+def write_kind(
+    data: TaskData,
+    tier: str,
+    kind: str,
+    eps: Episodes,
+    env: Any,
+    ref: tuple[float, float],
+    facts: dict[str, Any],
+    record: dict[str, Any],
+    t_start: float,
+    log: Log,
+) -> Path:
+    """Write one kind's dataset with its metadata (recipe, references, behaviour run, stats)."""
+    stats = episode_stats(eps, ref)
+    ds_id = dataset_id(data.task, kind, tier)
+    meta = {
+        "task": data.task,
+        "kind": kind,
+        "tier": tier,
+        "backend": data.backend,
+        "episode_length": data.episode_length,
+        "recipe_hash": recipe_hash(data, kind),
+        "recipe": recipe_dict(data, kind),
+        "reference": record["reference"],
+        "behaviour": record["behaviour"],
+        "data": stats,
+        "generation_seconds_so_far": time.perf_counter() - t_start,
+        "provenance": record["provenance"],
+    }
+    folder = write_dataset(
+        ds_id,
+        eps.transitions,
+        description=describe(data, kind, tier, facts, stats),
+        ref_min_score=ref[0],
+        ref_max_score=ref[1],
+        project_metadata=meta,
+        observation_size=env.observation_size,
+        action_size=env.action_size,
+        algorithm_name="SAC",
+        overwrite=True,
+    )
+    log(
+        f"[{data.task}] wrote {ds_id}: {stats['transitions']} transitions, "
+        f"{stats['episodes']} episodes, normalized score {stats['normalized_mean']:.1f}"
+    )
+    return folder
 
 
 # --------------------------------------------------------------------------- caching
@@ -519,7 +580,6 @@ def is_current(ds_id: str, expected_hash: str) -> tuple[bool, str]:
     reason = incomplete_reason(ds_id)
     if reason:
         return False, f"incomplete ({reason})"
-    import json
 
     meta = json.loads((folder / "data" / "metadata.json").read_text())
     found = meta.get(PROJECT_KEY, {}).get("recipe_hash")
@@ -554,7 +614,6 @@ def ensure_datasets(
     Each task makes the asked kinds that are its own: the SAC kinds (`KINDS`) for a `TaskData`
     line, `play`/`diverse` for a maze (`MazeData`, made by `jaxo2o.data.maze.generate_maze`).
     """
-    from jaxo2o.data.maze import MazeData, generate_maze, maze_recipe_hash
 
     t = get_tier(tier)
     names = tuple(d.task for d in t.tasks)
@@ -576,7 +635,13 @@ def ensure_datasets(
             clean_staging()
             todo, current = [], []
             for k in own:
-                ok, why = is_current(dataset_id(data.task, k, tier), hash_of(data, k))
+                ds_id = dataset_id(data.task, k, tier)
+                # a committed artefact (`jaxo2o.data.artefact`) is the tier's dataset everywhere
+                # (not a sibling that a new behaviour run may remake: kinds made here may then
+                # have other reference scores than the artefacts', named in the log)
+                if k in wanted and use_artefact(ds_id, hash_of(data, k), log=log):
+                    continue
+                ok, why = is_current(ds_id, hash_of(data, k))
                 if ok:
                     current.append(k)
                 elif k in wanted:

@@ -56,8 +56,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxo2o.core.transitions import Transitions
+from jaxo2o.data.dataset import dataset_id, episode_lengths, episode_returns
+from jaxo2o.data.minari_io import write_dataset
 from jaxo2o.data.recipe import MAZE_KINDS
+from jaxo2o.envs import make_env
 from jaxo2o.envs import maze as mz
+from jaxo2o.provenance import provenance
 
 MAZE_GENERATOR_VERSION = 1  # bump when the code changes what it makes from a recipe
 
@@ -319,7 +323,6 @@ def data_stats(layout: mz.Layout, t: Transitions, segment_length: int) -> dict:
     there. The stored episodes are split at every goal transition, so their returns (almost all
     1, in `episode_return_mean`) say little about the data.
     """
-    from jaxo2o.data.dataset import episode_lengths, episode_returns
 
     lengths = episode_lengths(t)
     term = np.asarray(t.terminated, bool)
@@ -409,10 +412,6 @@ def generate_maze(
 ) -> dict[str, Path]:
     """Make the given kinds of one maze task; return {kind: dataset folder}."""
     del progress  # one compiled call per `rollout_envs` segments: no bar needed
-    from jaxo2o.data.dataset import dataset_id
-    from jaxo2o.data.minari_io import write_dataset
-    from jaxo2o.envs import make_env
-    from jaxo2o.report.files import provenance
 
     for k in kinds:
         _check_kind(k)

@@ -16,10 +16,11 @@ too) and repeated in the ``"jaxo2o"`` entry.
 
 Reading turns Minari episodes (T+1 observations, T actions/rewards/flags) into flat transitions:
 ``next_obs[t] = obs[t+1]`` inside an episode, so the true final observation of every episode is
-kept. Only Box observation and action spaces are supported (flattened to vectors, cast to
-float32). An episode whose last step has neither flag (allowed by Minari) is marked truncated;
-a step marked both (Gymnasium's TimeLimit when the last allowed step also ends the episode) is
-kept as terminated only, the project's convention (`envs.base.time_limit`).
+kept. Box observation and action spaces are supported (flattened to vectors, cast to
+float32), and Dict observations of Boxes (the mazes), concatenated in sorted key order as
+`gymnasium.spaces.flatten` does. An episode whose last step has neither flag (allowed by Minari)
+is marked truncated; a step marked both (Gymnasium's TimeLimit when the last allowed step also
+ends the episode) is kept as terminated only, the project's convention (`envs.base.time_limit`).
 """
 
 from __future__ import annotations
@@ -34,7 +35,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
+import minari
 import numpy as np
+from minari.data_collector import EpisodeBuffer
+from minari.dataset.minari_storage import MinariStorage
 
 from jaxo2o.core.transitions import Transitions
 from jaxo2o.data.dataset import (
@@ -187,7 +192,6 @@ def validate_transitions(
 
 # --------------------------------------------------------------------------- writing
 def _episode_buffers(t: Transitions, lengths: np.ndarray) -> list[Any]:
-    from minari.data_collector import EpisodeBuffer
 
     buffers, start = [], 0
     for i, n in enumerate(lengths):
@@ -268,7 +272,6 @@ def write_dataset(
 
     Nothing appears under the dataset's name unless the whole dataset was written.
     """
-    import minari
 
     root = datasets_root()
     final = root / ds_id
@@ -277,7 +280,6 @@ def write_dataset(
         raise DatasetError(f"{final}: a dataset already exists there (pass overwrite=True)")
     lengths = episode_lengths(t)
     buffers = _episode_buffers(t, lengths)
-    import gymnasium as gym
 
     obs_space = gym.spaces.Box(-np.inf, np.inf, (t.obs.shape[1],), np.float32)
     act_space = gym.spaces.Box(-1.0, 1.0, (t.action.shape[1],), np.float32)
@@ -399,8 +401,9 @@ def incomplete_reason(ds_id: str) -> str | None:
 
 
 def _box_size(space: Any, what: str, where: str) -> int:
-    import gymnasium as gym
 
+    if isinstance(space, gym.spaces.Dict):  # goal-conditioned (the mazes): flattened, see below
+        return sum(_box_size(s, f"{what} {k!r}", where) for k, s in space.spaces.items())
     if not isinstance(space, gym.spaces.Box):
         raise DatasetError(
             f"{where}: {what} space is {type(space).__name__}; only Box spaces are supported"
@@ -412,11 +415,69 @@ def read_dataset(
     ds_id: str, observation_size: int | None = None, action_size: int | None = None
 ) -> OfflineDataset:
     """Read a local Minari dataset into flat transitions, validating it on the way."""
-    from minari.dataset.minari_storage import MinariStorage
-
     meta = read_metadata(ds_id)
     folder = dataset_folder(ds_id)
     where = str(_data_file(folder))
+    storage, d_obs, d_act = _open_storage(folder, where, observation_size, action_size)
+    n_eps = int(meta.get("total_episodes", 0))
+    try:
+        episodes = list(storage.get_episodes(range(n_eps)))
+    except Exception as e:
+        raise DatasetError(
+            f"{where}: cannot read the {n_eps} episodes the metadata announces ({e!r}); "
+            "the dataset is incomplete or corrupt"
+        ) from e
+    flat = [_episode_transitions(ep, where) for ep in episodes]
+    if not flat:
+        raise DatasetError(f"{where}: the dataset holds no episodes")
+    lengths = np.asarray([ep.reward.shape[0] for ep in flat], np.int64)
+    total = int(meta.get("total_steps", lengths.sum()))
+    if total != lengths.sum():
+        raise DatasetError(
+            f"{where}: inconsistent lengths: metadata announces {total} steps, the episodes "
+            f"hold {lengths.sum()}"
+        )
+    t = Transitions(*(np.concatenate(parts, axis=0) for parts in zip(*flat, strict=True)))
+    # the same rules as for writing (widths, finite values, flags); the action bound is the
+    # writer's only, so datasets recorded elsewhere with other bounds still load
+    t = validate_transitions(t, where, d_obs, d_act, action_bound=None)
+    project = meta.get(PROJECT_KEY) or {}
+    ref_min = project.get("ref_min_score", meta.get("ref_min_score"))
+    ref_max = project.get("ref_max_score", meta.get("ref_max_score"))
+    return OfflineDataset(
+        dataset_id=ds_id,
+        transitions=t,
+        task=project.get("task"),
+        kind=project.get("kind"),
+        ref_min_score=None if ref_min is None else float(ref_min),
+        ref_max_score=None if ref_max is None else float(ref_max),
+        episode_returns=episode_returns(t.reward, lengths),
+        episode_lengths=lengths,
+        tier=project.get("tier"),
+        recipe_hash=project.get("recipe_hash"),
+        path=str(folder),
+        metadata=project,
+        env_spec=_env_spec(meta, where),
+        eval_env_spec=_env_spec(meta, where, "eval_env_spec"),
+    )
+
+
+def _env_spec(meta: dict, where: str, key: str = "env_spec") -> dict | None:
+    """The recorded environment spec (Minari stores it as a JSON string), or None."""
+    spec = meta.get(key)
+    if spec is None or isinstance(spec, dict):
+        return spec
+    try:
+        return json.loads(spec)
+    except ValueError as e:
+        raise DatasetError(f"{where}: metadata.json: {key} is not valid JSON ({e})") from None
+
+
+def _open_storage(
+    folder: Path, where: str, observation_size: int | None, action_size: int | None
+) -> tuple[Any, int, int]:
+    """The dataset's Minari storage and its (observation, action) widths, checked against the
+    task's when given."""
     try:
         storage = MinariStorage.read(folder / "data")
     except Exception as e:  # Minari raises ValueError/AssertionError/OSError for broken folders
@@ -432,97 +493,46 @@ def read_dataset(
         raise DatasetError(
             f"{where}: actions have {d_act} dimensions, but the task expects {action_size}"
         )
+    return storage, d_obs, d_act
 
-    n_eps = int(meta.get("total_episodes", 0))
-    parts: dict[str, list[np.ndarray]] = {k: [] for k in Transitions._fields}
-    lengths = []
-    try:
-        episodes = list(storage.get_episodes(range(n_eps)))
-    except Exception as e:
+
+def _episode_transitions(ep: dict, where: str) -> Transitions:
+    """One Minari episode as flat transitions (float32, bool flags), its lengths and flags
+    checked: flags only at the last step; an unflagged end becomes a truncation; a step both
+    terminated and truncated (Gymnasium's TimeLimit on an ending step) terminated."""
+    i = ep.get("id")
+    rew = np.asarray(ep["rewards"])
+    n = rew.shape[0] if rew.ndim else 0
+    obs = ep["observations"]
+    if isinstance(obs, dict):  # a Dict space: flattened as gymnasium.spaces.flatten does
+        obs = np.concatenate([np.reshape(obs[k], (len(obs[k]), -1)) for k in sorted(obs)], 1)
+    obs = np.asarray(obs)
+    act = np.asarray(ep["actions"])
+    term = np.asarray(ep["terminations"])
+    trunc = np.asarray(ep["truncations"])
+    if n == 0:
+        raise DatasetError(f"{where}: episode {i} has no steps")
+    if obs.ndim == 0 or obs.shape[0] != n + 1:
         raise DatasetError(
-            f"{where}: cannot read the {n_eps} episodes the metadata announces ({e!r}); "
-            "the dataset is incomplete or corrupt"
-        ) from e
-    for ep in episodes:
-        i = ep.get("id")
-        rew = np.asarray(ep["rewards"])
-        n = rew.shape[0] if rew.ndim else 0
-        obs = np.asarray(ep["observations"])
-        act = np.asarray(ep["actions"])
-        term = np.asarray(ep["terminations"])
-        trunc = np.asarray(ep["truncations"])
-        if n == 0:
-            raise DatasetError(f"{where}: episode {i} has no steps")
-        if obs.ndim == 0 or obs.shape[0] != n + 1:
-            raise DatasetError(
-                f"{where}: episode {i}: inconsistent lengths: {obs.shape[0] if obs.ndim else 0} "
-                f"observations for {n} rewards (expected {n + 1})"
-            )
-        for name, a in (("actions", act), ("terminations", term), ("truncations", trunc)):
-            if a.ndim == 0 or a.shape[0] != n:
-                raise DatasetError(
-                    f"{where}: episode {i}: inconsistent lengths: {a.shape[0] if a.ndim else 0} "
-                    f"{name} for {n} rewards"
-                )
-        obs = obs.reshape(n + 1, -1)
-        act = act.reshape(n, -1)
-        term, trunc = term.astype(bool), trunc.astype(bool).copy()
-        if np.any(term[:-1] | trunc[:-1]):
-            step = int(np.flatnonzero(term[:-1] | trunc[:-1])[0])
-            raise DatasetError(
-                f"{where}: episode {i}: step {step} of {n} is marked terminated/truncated "
-                "before the episode's last step"
-            )
-        if not (term[-1] or trunc[-1]):
-            trunc[-1] = True  # an episode cut without a flag: bootstrap through it
-        trunc &= ~term  # both set (Gymnasium's TimeLimit on an ending step): it terminated
-        obs = obs.astype(np.float32)
-        parts["obs"].append(obs[:-1])
-        parts["next_obs"].append(obs[1:])
-        parts["action"].append(act.astype(np.float32))
-        parts["reward"].append(rew.astype(np.float32))
-        parts["terminated"].append(term)
-        parts["truncated"].append(trunc)
-        lengths.append(n)
-    if not lengths:
-        raise DatasetError(f"{where}: the dataset holds no episodes")
-    total = int(meta.get("total_steps", sum(lengths)))
-    if total != sum(lengths):
-        raise DatasetError(
-            f"{where}: inconsistent lengths: metadata announces {total} steps, the episodes "
-            f"hold {sum(lengths)}"
+            f"{where}: episode {i}: inconsistent lengths: {obs.shape[0] if obs.ndim else 0} "
+            f"observations for {n} rewards (expected {n + 1})"
         )
-    t = Transitions(*(np.concatenate(parts[k], axis=0) for k in Transitions._fields))
-    # the same rules as for writing (widths, finite values, flags); the action bound is the
-    # writer's only, so datasets recorded elsewhere with other bounds still load
-    t = validate_transitions(t, where, d_obs, d_act, action_bound=None)
-    lengths_arr = np.asarray(lengths, np.int64)
-    project = meta.get(PROJECT_KEY) or {}
-    ref_min = project.get("ref_min_score", meta.get("ref_min_score"))
-    ref_max = project.get("ref_max_score", meta.get("ref_max_score"))
-    return OfflineDataset(
-        dataset_id=ds_id,
-        transitions=t,
-        task=project.get("task"),
-        kind=project.get("kind"),
-        ref_min_score=None if ref_min is None else float(ref_min),
-        ref_max_score=None if ref_max is None else float(ref_max),
-        episode_returns=episode_returns(t.reward, lengths_arr),
-        episode_lengths=lengths_arr,
-        tier=project.get("tier"),
-        recipe_hash=project.get("recipe_hash"),
-        path=str(folder),
-        metadata=project,
-        env_spec=_env_spec(meta, where),
-    )
-
-
-def _env_spec(meta: dict, where: str) -> dict | None:
-    """The recorded environment spec (Minari stores it as a JSON string), or None."""
-    spec = meta.get("env_spec")
-    if spec is None or isinstance(spec, dict):
-        return spec
-    try:
-        return json.loads(spec)
-    except ValueError as e:
-        raise DatasetError(f"{where}: metadata.json: env_spec is not valid JSON ({e})") from None
+    for name, a in (("actions", act), ("terminations", term), ("truncations", trunc)):
+        if a.ndim == 0 or a.shape[0] != n:
+            raise DatasetError(
+                f"{where}: episode {i}: inconsistent lengths: {a.shape[0] if a.ndim else 0} "
+                f"{name} for {n} rewards"
+            )
+    obs = obs.reshape(n + 1, -1).astype(np.float32)
+    term, trunc = term.astype(bool), trunc.astype(bool).copy()
+    if np.any(term[:-1] | trunc[:-1]):
+        step = int(np.flatnonzero(term[:-1] | trunc[:-1])[0])
+        raise DatasetError(
+            f"{where}: episode {i}: step {step} of {n} is marked terminated/truncated "
+            "before the episode's last step"
+        )
+    if not (term[-1] or trunc[-1]):
+        trunc[-1] = True  # an episode cut without a flag: bootstrap through it
+    trunc &= ~term  # both set (Gymnasium's TimeLimit on an ending step): it terminated
+    action = act.reshape(n, -1).astype(np.float32)
+    return Transitions(obs[:-1], action, rew.astype(np.float32), obs[1:], term, trunc)

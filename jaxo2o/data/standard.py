@@ -29,6 +29,7 @@ import json
 from typing import Any
 
 from jaxo2o.data.dataset import DatasetError, OfflineDataset
+from jaxo2o.data.maze_standard import MAZE_DATASETS, check_maze_env, maze_dataset_id, maze_kinds
 
 STANDARD_KINDS = ("simple", "medium", "expert")
 BODIES = {"Hopper-v5": "hopper", "Walker2d-v5": "walker2d", "HalfCheetah-v5": "halfcheetah",
@@ -58,12 +59,20 @@ RENDER_KWARGS = {"render_mode", "width", "height", "camera_id", "camera_name",
 
 
 def standard_dataset_id(task: str, kind: str) -> str:
-    """The Minari id of a standard dataset of a v5 task, e.g. `mujoco/hopper/medium-v0`."""
+    """The Minari id of a standard dataset of a v5 task, e.g. `mujoco/hopper/medium-v0`, or of
+    a maze (`data.maze_standard`), e.g. `D4RL/pointmaze/umaze-v2`."""
+    if task in MAZE_DATASETS:
+        return maze_dataset_id(task, kind)
     if task not in BODIES:
         raise ValueError(f"task: {task!r} has no standard datasets; those that do: {tuple(BODIES)}")
     if kind not in STANDARD_KINDS:
         raise ValueError(f"kind: {task} has no {kind!r} data; its kinds are {STANDARD_KINDS}")
     return f"mujoco/{BODIES[task]}/{kind}-v0"
+
+
+def standard_kinds(task: str) -> tuple[str, ...]:
+    """The standard dataset kinds of a task: a maze's own, else the v5 locomotion kinds."""
+    return maze_kinds(task) if task in MAZE_DATASETS else STANDARD_KINDS
 
 
 def default_kwargs(task: str) -> dict[str, Any]:
@@ -83,6 +92,9 @@ def _same(a: Any, b: Any) -> bool:
 def check_recorded_env(ds: OfflineDataset, task: str) -> str | None:
     """Refuse (DatasetError, one line naming both) data recorded on another environment than the
     v5 `task`; return a note to print when the data is accepted with a caveat, else None."""
+    if task in MAZE_DATASETS:  # the mazes' own rule (`data.maze_standard`)
+        check_maze_env(ds, task)
+        return None
     if task not in BODIES:
         return None
     where = ds.path or ds.dataset_id

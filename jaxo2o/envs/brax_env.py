@@ -38,7 +38,7 @@ class BraxEnv:
     _env: Any = field(default=None, repr=False, compare=False, hash=False)
 
     def __post_init__(self):
-        from brax import envs
+        from brax import envs  # seconds to import: only Brax tasks pay it
 
         object.__setattr__(self, "_env", envs.get_environment(self.name, backend=self.backend))
 

@@ -6,6 +6,12 @@ consecutive points) and written with matplotlib's `imsave`. Each cell is `scale`
 pixels; row 0 of the layout is at the top, as the layouts are written in `envs/maze.py`.
 
     render_trajectories("pointmaze-medium", positions, "medium.png")   # positions (B, T, >=2)
+    render_trajectories("PointMaze_Medium-v3", positions, "m.png", goal=(1.5, -2.5))
+
+Gymnasium-Robotics' mazes (`envs/gr_maze.py`) are drawn from their map: positions are in their
+world coordinates (x right, y up, origin at the maze's centre, `scaling` units per cell) and
+mapped to cells as `Maze.cell_xy_to_rowcol` does; the goal disc has their 0.45 radius. Their
+goals and starts are random, so the discs are drawn where `goal` / `start` say (none if absent).
 """
 
 from __future__ import annotations
@@ -19,6 +25,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxo2o.envs import maze as mz
+from jaxo2o.envs.gr_maze import GOAL_THRESHOLD, GR_MAZE_TASKS, GRMaze
+from jaxo2o.report.plots import pyplot
 
 FLOOR = (0.97, 0.97, 0.95)
 WALL = (0.27, 0.29, 0.34)
@@ -71,6 +79,7 @@ def rasterize(
     start_xy: jax.Array,
     scale: int = 24,
     samples: int = 8,
+    goal_radius: float = mz.GOAL_RADIUS,
 ) -> jax.Array:
     """An RGB float image (H*scale, W*scale, 3) of the layout with the trajectories drawn.
 
@@ -80,7 +89,7 @@ def rasterize(
     hp, wp = h * scale, w * scale
     cells = jnp.repeat(jnp.repeat(walls, scale, axis=0), scale, axis=1)
     img = jnp.where(cells[..., None], jnp.asarray(WALL), jnp.asarray(FLOOR))
-    goal = _disc(h, w, scale, goal_xy, mz.GOAL_RADIUS)[..., None]
+    goal = _disc(h, w, scale, goal_xy, goal_radius)[..., None]
     start = _disc(h, w, scale, start_xy, START_RADIUS)[..., None]
     img = jnp.where(goal, 0.5 * img + 0.5 * jnp.asarray(GOAL), img)
     img = jnp.where(start, 0.5 * img + 0.5 * jnp.asarray(START), img)
@@ -101,6 +110,19 @@ def rasterize(
     return img
 
 
+def _gr_frame(task: str, pts: np.ndarray, goal: Any, start: Any):
+    """A Gymnasium-Robotics maze in the picture's cell frame (x = column, y = row, centres at
+    integers): walls, positions, goal and start points (NaN: not drawn), goal radius."""
+    env = GRMaze(task)
+    m, s = env.maze, env.scaling
+    to_cells = lambda xy: np.stack(
+        [(xy[..., 0] + m.x_map_center) / s - 0.5, (m.y_map_center - xy[..., 1]) / s - 0.5], -1
+    ).astype(np.float32)
+    walls = np.array([[c == 1 for c in r] for r in env.rows], bool)
+    point = lambda p: np.full(2, np.nan, np.float32) if p is None else to_cells(np.asarray(p))
+    return walls, to_cells(pts), point(goal), point(start), GOAL_THRESHOLD / s
+
+
 def render_trajectories(
     task: str,
     trajectories: Any,
@@ -108,29 +130,34 @@ def render_trajectories(
     *,
     scale: int = 24,
     cmap: str = "viridis",
+    goal: Any = None,
+    start: Any = None,
 ) -> np.ndarray:
     """Draw `trajectories` (see `as_batch`) in the maze of `task` and write a PNG to `path`.
 
     The picture is (H * scale) x (W * scale) pixels for an H x W layout; trajectory i gets the
     colour i / (B - 1) of `cmap`. Returns the RGB image (float32 in [0, 1]).
     """
-    import matplotlib
+    plt = pyplot()
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    layout = mz.layout_of(task)
     pts = as_batch(trajectories)
     b = pts.shape[0]
     colors = np.asarray(plt.get_cmap(cmap)(np.linspace(0.0, 1.0, max(b, 1)))[:b, :3], np.float32)
-    (gi, gj), (si, sj) = layout.goal, layout.start
+    if task in GR_MAZE_TASKS:
+        walls, pts, goal_xy, start_xy, radius = _gr_frame(task, pts, goal, start)
+    else:
+        layout = mz.layout_of(task)
+        (gi, gj), (si, sj) = layout.goal, layout.start
+        walls, radius = layout.walls, mz.GOAL_RADIUS
+        goal_xy, start_xy = np.array([gj, gi], np.float32), np.array([sj, si], np.float32)
     img = rasterize(
-        jnp.asarray(layout.walls),
+        jnp.asarray(walls),
         jnp.asarray(pts),
         jnp.asarray(colors),
-        jnp.array([gj, gi], jnp.float32),
-        jnp.array([sj, si], jnp.float32),
+        jnp.asarray(goal_xy),
+        jnp.asarray(start_xy),
         scale=scale,
+        goal_radius=radius,
     )
     img = np.clip(np.asarray(img, np.float32), 0.0, 1.0)
     path = Path(path)

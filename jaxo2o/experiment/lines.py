@@ -14,31 +14,41 @@ only to one method's lines when written `method.name=value`
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
 
-from jaxo2o.config import PROTOCOLS, ConfigError
-from jaxo2o.data.standard import STANDARD_KINDS, standard_dataset_id
+from jaxo2o.config import PROTOCOLS, ConfigError, RunConfig
+from jaxo2o.data.dataset import dataset_id
+from jaxo2o.data.maze_standard import MAZE_DATASETS
+from jaxo2o.data.recipe import KINDS
+from jaxo2o.data.standard import standard_dataset_id, standard_kinds
+from jaxo2o.data.tiers import TIERS
+from jaxo2o.envs.gr_maze import TASK_SPECS
 from jaxo2o.envs.locomotion import LOCOMOTION_TASKS
 from jaxo2o.experiment.spec import Experiment
 from jaxo2o.methods import get_method
+from jaxo2o.presets import Applied, domain_of, merge, official
 
 
 @dataclass(frozen=True)
 class Line:
-    """One line of a sweep: its experiment and where its files go (relative to --out)."""
+    """One line of results: an experiment (one method on one dataset, its seeds and grid), its
+    name and where its files go. The sweep, the bench's suite and the studies all hand lines to
+    the runner (`jaxo2o.experiment.runner`)."""
 
-    method: str
-    protocol: str
+    label: str  # e.g. "iql-direct"
     task: str
     kind: str  # "" when the dataset was named explicitly
     experiment: Experiment
-
-    @property
-    def label(self) -> str:
-        return f"{self.method}-{self.protocol}"
+    preset: dict[str, Any] | None = None  # the official settings applied (`presets.Applied`)
+    # called as after(plan, result, dataset, folder) once the line has run and its files are
+    # written: files a claim needs beyond the scores (FamO2O: its coefficient over the states)
+    after: Callable[..., None] | None = field(default=None, compare=False)
 
     @property
     def folder(self) -> str:
+        """Where the line's files go, relative to the output folder."""
         return "/".join(p for p in (self.task, self.kind or "data", self.label))
 
 
@@ -82,12 +92,11 @@ def expand(
     tasks: tuple[str, ...] = (),
     kinds: tuple[str, ...] = (),
     tier: str = "quick",
+    presets: bool = True,
 ) -> list[Line]:
     """The lines of a sweep. Without `methods` the template's method; without `tasks` the
-    template's environment and dataset (the explicit form: `--env.task`, `--dataset`)."""
-    from jaxo2o.data.dataset import dataset_id
-    from jaxo2o.data.recipe import KINDS
-    from jaxo2o.data.tiers import TIERS
+    template's environment and dataset (the explicit form: `--env.task`, `--dataset`). With
+    `presets`, each line starts from its method's official settings for the task's domain."""
 
     parsed = [parse_method(m) for m in methods] or [(template.method, None)]
     names = {name for name, _ in parsed}
@@ -107,19 +116,21 @@ def expand(
     if not tasks:
         places.append((template.env.task, "", template))
     for task in tasks:
-        standard = task in LOCOMOTION_TASKS  # Gymnasium's v5 tasks: the standard Minari data
+        # Gymnasium's v5 tasks and Gymnasium-Robotics' mazes: the standard Minari data
+        standard = task in LOCOMOTION_TASKS or task in MAZE_DATASETS
         try:
             data = None if standard else TIERS[tier].task(task)
         except ValueError as e:
             raise ConfigError(f"tasks: {e}") from None
         if standard:
-            env = dataclasses.replace(template.env, task=task, episode_length=1000)
+            limit = TASK_SPECS[task].time_limit if task in TASK_SPECS else 1000
+            env = dataclasses.replace(template.env, task=task, episode_length=limit)
         else:
             env = dataclasses.replace(
                 template.env, task=task, backend=data.backend, episode_length=data.episode_length
             )
         # a maze's kinds, a v5 task's standard kinds, else the SAC-made kinds
-        own = STANDARD_KINDS if standard else getattr(data, "kinds", KINDS)
+        own = standard_kinds(task) if standard else getattr(data, "kinds", KINDS)
         for kind in kinds or ("",):
             if kind and kind not in own:
                 raise ConfigError(f"kinds: {task} has no {kind!r} data; its kinds are {own}")
@@ -138,14 +149,50 @@ def expand(
     lines = []
     for task, kind, base in places:
         for name, protocol in parsed:
-            run = base.run if protocol is None else dataclasses.replace(base.run, protocol=protocol)
             exp = dataclasses.replace(
                 base,
                 method=name,
-                run=run,
                 method_config=options_for(base.method_config, name, names, "method_config"),
                 hparams=options_for(base.hparams, name, names, "hparams"),
                 grid=options_for(base.grid, name, names, "grid"),
             )
-            lines.append(Line(name, run.protocol, task, kind, exp))
+            exp, applied = with_preset(exp, task or exp.env.task, kind, protocol, presets)
+            lines.append(
+                Line(f"{name}-{exp.run.protocol}", task, kind, exp, applied and applied.record())
+            )
     return lines
+
+
+def with_preset(
+    exp: Experiment, task: str, kind: str, protocol: str | None, presets: bool = True
+) -> tuple[Experiment, Applied | None]:
+    """The experiment with its method's official settings for the task's domain
+    (`jaxo2o.presets`) under the user's options, which win; `protocol`: the one the line names
+    (None: the preset's, else the template's --run.protocol)."""
+    defaults = RunConfig()
+    preset = official(exp.method, domain_of(task), kind, online=exp.run.online_steps > 0)
+    if not presets or preset is None:
+        run = exp.run if protocol is None else dataclasses.replace(exp.run, protocol=protocol)
+        return dataclasses.replace(exp, run=run), None
+    hparams, method_config, overridden = merge(preset, exp.hparams, exp.method_config, exp.grid)
+    run, overridden = exp.run, list(overridden)
+    if preset.protocol:
+        explicit = protocol or (run.protocol != defaults.protocol and run.protocol)
+        overridden += ["protocol"] if explicit and explicit != preset.protocol else []
+        run = dataclasses.replace(run, protocol=explicit or preset.protocol)
+    elif protocol is not None:
+        run = dataclasses.replace(run, protocol=protocol)
+    changes = {}  # run settings: each where the user left the default
+    for name, value in preset.run.items():
+        if getattr(run, name) == getattr(defaults, name):
+            changes[name] = value
+        elif getattr(run, name) != value:
+            overridden.append(f"run.{name}")
+    run = dataclasses.replace(run, **changes)
+    if preset.seed_episodes and run.protocol == "seeded":
+        if run.seed_episodes != defaults.seed_episodes:
+            overridden.append("seed_episodes")
+        else:
+            run = dataclasses.replace(run, seed_episodes=preset.seed_episodes)
+    exp = dataclasses.replace(exp, run=run, hparams=hparams, method_config=method_config)
+    return exp, Applied(preset, tuple(overridden))

@@ -7,10 +7,13 @@ from typing import Any
 
 import jax
 import numpy as np
+import psutil
 
 from jaxo2o.config import ConfigError
 from jaxo2o.core.replay import replay_bytes
-from jaxo2o.experiment.plan import Plan
+from jaxo2o.core.returns import unknown_returns
+from jaxo2o.core.transitions import empty_transitions
+from jaxo2o.experiment.planned import Plan
 
 _WORKSPACE: dict[tuple, int] = {}
 
@@ -29,7 +32,6 @@ def update_workspace(
     width 64 and batch 256 they outweigh the parameters. The program is small (seconds to
     compile) and the result is memoized per method config and shapes.
     """
-    from jaxo2o.core.transitions import empty_transitions
 
     key = (type(method).__name__, method.config, obs_size, act_size)
     key += (batch_size, online)
@@ -42,7 +44,11 @@ def update_workspace(
             return method.to_online(state, k, hp) if online else state
 
         state = jax.eval_shape(state_of, rng)
-        batch = jax.eval_shape(lambda: empty_transitions(batch_size, obs_size, act_size))
+        rows = lambda: empty_transitions(batch_size, obs_size, act_size)
+        if method.mc_returns is not None:  # the method reads Monte-Carlo returns
+            batch = jax.eval_shape(lambda: unknown_returns(rows()))
+        else:
+            batch = jax.eval_shape(rows)
         fn = lambda s, b, k, h: method.update(s, b, k, h, online=online)
         mem = jax.jit(fn).lower(state, batch, rng, hp).compile().memory_analysis()
         _WORKSPACE[key] = int(getattr(mem, "temp_size_in_bytes", 0) or 0) if mem else 0
@@ -74,6 +80,8 @@ def estimate_memory(p: Plan, workspace: bool = True) -> dict[str, int]:
             default=0,
         )
     buffer = replay_bytes(run.capacity, t.obs_size, t.act_size) if run.online_steps else 0
+    if buffer and p.method.mc_returns is not None:
+        buffer += 8 * run.capacity  # the Monte-Carlo columns (two float32 per row)
     data = 0
     if p.dataset is not None:
         data = sum(np.asarray(x).nbytes for x in p.dataset.transitions)
@@ -91,7 +99,6 @@ def estimate_memory(p: Plan, workspace: bool = True) -> dict[str, int]:
 
 def check_memory(p: Plan, limit_fraction: float = 0.8, workspace: bool = True) -> dict[str, int]:
     """Refuse a grid whose estimate exceeds `limit_fraction` of the available host memory."""
-    import psutil
 
     est = estimate_memory(p, workspace)
     avail = psutil.virtual_memory().available

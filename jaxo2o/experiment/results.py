@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,10 +30,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxo2o.core.checkpoint import Checkpointer
 from jaxo2o.core.runner import BatchResult, ChunkHook, run_batch
 from jaxo2o.data.dataset import normalized_score
 from jaxo2o.experiment.memory import check_memory
 from jaxo2o.experiment.plan import Plan
+from jaxo2o.provenance import PACKAGES, package_versions
 
 
 @dataclass
@@ -178,8 +181,6 @@ def checkpoint_key(p: Plan) -> str:
     progress bar), the method and its static config, every run's hyperparameters, the dataset
     id and recipe hash (or contents), the run count and the package versions. The git revision
     is not part of it (a checkpoint survives commits that do not change the numbers' inputs)."""
-    from jaxo2o.report.files import PACKAGES, package_versions
-
     exp = dataclasses.asdict(p.experiment)
     exp["run"] = {k: v for k, v in exp["run"].items() if k != "progress"}
     h = hashlib.sha256()
@@ -205,7 +206,7 @@ def execute(
     p: Plan,
     devices: list | None = None,
     desc: str | None = None,
-    hook: ChunkHook | None = None,
+    hooks: Sequence[ChunkHook] = (),
     checkpoint_dir: str | Path | None = None,
     checkpoint_every: int = 1,
     shared_offline: str | Path | None = None,
@@ -222,8 +223,6 @@ def execute(
     check_memory(p)
     ckpt = None
     if checkpoint_dir is not None:
-        from jaxo2o.core.checkpoint import Checkpointer
-
         ckpt = Checkpointer(checkpoint_dir, checkpoint_key(p), checkpoint_every)
     keys = p.keys()
     data = None
@@ -240,7 +239,7 @@ def execute(
         devices=devices,
         desc=label,
         online_data=online,
-        hook=hook,
+        hooks=hooks,
         checkpoint=ckpt,
         shared_offline=shared_offline,
     )

@@ -5,6 +5,7 @@ options. Everything here is checked in Python, before anything is built or compi
 from __future__ import annotations
 
 import math
+import types
 import typing
 from dataclasses import dataclass, field
 from typing import Annotated, Any
@@ -101,6 +102,12 @@ def parse_pairs(items: tuple[str, ...], where: str) -> dict[str, str]:
 
 def coerce(value: str, typ: Any, where: str) -> Any:
     origin = typing.get_origin(typ)
+    args = typing.get_args(typ)
+    if origin in (typing.Union, types.UnionType) and type(None) in args:  # "X | None"
+        if value.lower() == "none":
+            return None
+        (inner,) = [a for a in args if a is not type(None)]
+        return coerce(value, inner, where)
     try:
         if origin is tuple:
             inner = typing.get_args(typ)[0]

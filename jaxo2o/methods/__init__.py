@@ -24,9 +24,3 @@ def get_method(name: str) -> type[Method]:
     if name not in methods:
         raise ConfigError(f"method: unknown {name!r}; choose one of {method_names()}")
     return methods[name]
-
-
-def __getattr__(name: str):
-    if name == "METHODS":  # the registry as a mapping, for older callers
-        return registered()
-    raise AttributeError(name)

@@ -1,108 +1,19 @@
 """ACA, actor-critic alignment (Yu & Zhang, ICML 2023), and its comparison line "sac-direct".
 
-Checked against the official code (ZishunYu/ACA on d3rlpy 1.1.0; spec `famo2o_aca_official_code.md`
-part B). One class serves both lines: the static `ACAConfig.alignment` chooses between them.
-
-Networks (widths `hidden`, `n_critics` members per ensemble, orthogonal initialisation):
-- policy pi, per domain (`ACAConfig.policy`):
-  - "squashed" (locomotion): SAC's tanh-squashed Gaussian, state-dependent log-std clamped to
-    [-20, 2]; a = tanh(u), u ~ N(mu(s), sigma(s)); log pi(a|s) of a given action uses
-    atanh(clamp(a, +-0.999999)) (d3rlpy's `log_prob`).
-  - "maze" (AntMaze-style): a Gaussian N(tanh mu(s), sigma) with a state-independent
-    log sigma = -5 + 5 sigmoid(p), p initialised to 0 (log sigma starts at -2.5); samples are
-    clamped to [-1, 1] and scored under the unsquashed Gaussian at the clamped value (no Jacobian).
-  The greedy action is tanh(mu(s)) for both.
-- critics Q_k(s, a), k = 1..n, on concat(s, a) (the observation columns are the first obs_size rows
-  of the first kernel), with Polyak targets;
-- baselines Z_k(s), k = 1..n, on s (offline only);
-- log alpha, initialised to 0 (alpha = 1).
-
-Offline phase, SAC+ML (`update(online=False)`), in the official order
-temperature -> critic -> Z -> actor -> target:
-1. temperature: L = log alpha * (H - H_target), H = -mean log pi(a~|s) with a~ ~ pi(s) (no
-   gradient), H_target = target_entropy_per_dim * dim(A). Like the official code, it is *log alpha*
-   that multiplies (`sac.py` multiplies alpha); the new alpha is used by every later step;
-2. critic: y = r + gamma mask [min_k Qbar_k(s', a') - alpha log pi(a'|s')], a' ~ pi(s'),
-   L = sum_k mean((Q_k(s, a) - y)^2);
-3. Z: y_Z = r + gamma mask [log pi(a''|s') + min_k Z_k(s') - alpha log pi(a''|s')] with a second
-   draw a'' ~ pi(s') (as the official code), no target network and no gradient through y_Z;
-   L_Z = sum_k mean((log pi(a|s) + Z_k(s) - y_Z)^2), log pi(a|s) detached;
-4. actor: a~ ~ pi(s) (reparameterised), q = min_k Q_k(s, a~) with the critic just updated,
-   lambda = ml_alpha / mean|q| (detached, ml_alpha = 30),
-   L = lambda mean(alpha log pi(a~|s) - q) - mean(log pi(a_D|s)). No gradient clipping offline;
-5. target: Qbar <- (1 - tau) Qbar + tau Q.
-
-The switch (`to_online`, from `ACAOfflineState` to `ACAOnlineState`), alignment on:
-- pi0 = the offline policy's parameters, frozen (in no optimizer); the online actor starts from the
-  same weights;
-- R_k is built from Z_k: the same hidden layers and head, the first layer's observation columns
-  copied from Z_k and its ACTION columns ZERO, so R_k(s, a) = Z_k(s) exactly; the target R is a hard
-  copy of R. The offline Q weights are discarded;
-- log alpha is reset to 0 (alpha = 1) (`online_temperature="keep"` keeps the offline one instead:
-  not official, a diagnostic);
-- the offline Adam states of the actor, the critic (now R's: the same shapes as Q's) and the
-  temperature carry over. This is faithful to the official code, whose `load_model` restores every
-  optimizer before R is overwritten in place. Z's optimizer state is dropped: Z is frozen online;
-- w = w0 and an update counter at 0.
-The reparameterised critic is Q(s, a) = R_k(s, a) + w c(log pi0(a|s)) with the soft lower clip
-c(x) = softplus(x - m(s)) + m(s), m(s) = min(log pi0(mu - beta sigma|s), log pi0(mu + beta sigma|s))
-computed without gradient. For the squashed policy mu and sigma are pre-tanh, every dimension is
-shifted together and the value is the squashed distribution's log-density at tanh(mu +- beta sigma)
-(tanh correction included); for the maze policy m is state-independent,
--d beta^2 / 2 - sum_d log sigma_d - (d / 2) log 2 pi.
-
-Online phase (`update(online=True)`), order temperature -> critic -> actor -> target -> w:
-1. temperature: as offline;
-2. critic: y = r + gamma mask [min_k Rbar_k(s', a') + w c(log pi0(a'|s')) - alpha log pi(a'|s')],
-   a' ~ pi(s'); L = sum_k mean((R_k(s, a) + w c(log pi0(a|s)) - y)^2); the c-terms are constants;
-3. actor: L = mean(alpha log pi(a~|s) - [min_k R_k(s, a~) + w c(log pi0(a~|s))]) with R just updated
-   and the gradient flowing through c (through a~); the actor gradient is clipped to global norm
-   `actor_grad_clip` (0.25; torch's `clip_grad_norm_`: scale by clip / (norm + 1e-6) when below 1);
-4. target: Rbar <- (1 - tau) Rbar + tau R;
-5. w <- max(w - w0 / (K 1000), w_min) (`interpolation_weight`). The state keeps the update count and
-   w is computed from it in closed form in float32 (the official code subtracts repeatedly in
-   float64): the same values up to rounding. The update uses the w before its decrement.
-Z is frozen and there is no ML term online (`online_ml=True` keeps SAC+ML's actor loss online with
-the critic above: not official, a diagnostic). Two more diagnostics, not official, off by default:
-`online_optimizers="fresh"` starts the actor, critic and temperature on new Adam states at the
-switch; `online_frozen="critic"` never updates the online critic. The online phase logs
-`actor_step_norm`, the size of the actor's Adam step.
-
-sac-direct (`ACAConfig(alignment=False)`): the same SAC+ML offline phase; `to_online` keeps the
-offline Q and its target, resets log alpha to 0 and keeps every Adam state; online, plain SAC losses
-(no ML term, no Z, no c-term) in the same order with the same actor gradient clip, so the alignment
-is the only difference. The official code has no direct fine-tuning script; this definition is ours
-(spec C13). It is a configuration of this method, not a second registered name: everything but three
-branches is shared, and a comparison needs both lines to share the offline checkpoint code.
-
-Run-level parts (wired by the loop, not here):
-- updates begin once the buffer holds more than one batch (d3rlpy's `len(buffer) > batch_size`):
-  in `core.loop`, where iteration i inserts its transition before updating, that is
-  `warmup_steps = batch_size` for an empty buffer (warmup_random=False) and 0 for a seeded one
-  (d3rlpy's buffer lags one step, so its first update comes one step later); w decays per update,
-  not per environment step;
-- the online buffer is seeded with the `top_n` complete offline episodes of highest raw return
-  (`jaxo2o.data.dataset.top_return_episodes`; 50 for medium-replay, medium-expert and expert, 0
-  otherwise); online transitions are added to the same buffer, sampled uniformly (no mixing ratio);
-- the maze preset shifts rewards by -1 (`reward_normalization="minus_one"`).
-
-Deliberate deviations from the official code:
-- transitions are stored in the standard way (s, a, r, s', terminated, truncated): d3rlpy 1.1.0's
-  online buffer flags the penultimate transition of a terminated episode as terminal too (an
-  off-by-one) and drops the last transition of a timed-out episode; neither is copied;
-- the maze preset's reward shift r - 1 applies in both phases: the official offline script had no
-  reward scaler (Z fitted on 0/1 rewards, R on -1/0), and its online scaler does not exist in the
-  pinned d3rlpy;
-- the project's network conventions: orthogonal initialisation instead of PyTorch's default, and the
-  squashed policy's mean and log-std in one output layer (d3rlpy has two heads; same function
-  class);
-- the top-N ranking breaks ties by dataset order, and its episodes are the project's (every row
-  kept, timeouts included), not d3rlpy's.
+Offline, SAC+ML: SAC with a behaviour-likelihood term in the actor loss and baselines Z_k(s) fitted
+to the soft value. At the switch the critic is re-parameterised as Q = R + w c(log pi0) with R
+built from Z (R(s, a) = Z(s) exactly), so the online critic starts in agreement with the offline
+policy pi0; online, SAC on that critic while w decays from w0 to w_min. `ACAConfig.alignment=False`
+is sac-direct: the same offline checkpoint fine-tuned with plain SAC, so that the alignment is the
+only difference. Checked against the official code (github.com/ZishunYu/ACA, on d3rlpy 1.1.0).
+The full description (losses in their official order, the switch, the w schedule, the run-level
+parts and every deviation from the official code) is `docs/aca.md`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, NamedTuple
 
 import flax.linen as nn
@@ -112,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxo2o.config import ConfigError, validate_hparams
+from jaxo2o.config import ConfigError, require_in, validate_hparams
 from jaxo2o.core.flops import Pass
 from jaxo2o.core.losses import ensemble_mse, td_target
 from jaxo2o.core.method import Method, check_network_config
@@ -137,6 +48,8 @@ Metrics = dict[str, jax.Array]
 
 GRAD_CLIP_EPS = 1e-6  # torch.nn.utils.clip_grad_norm_: scale = max_norm / (norm + 1e-6)
 UPDATES_PER_K = 1000.0  # w falls by w0 / (K * 1000) per update (the official "steps per epoch")
+OFFICIAL_ONLINE_UPDATES = 100_000  # the official online phase: 100k env steps, one update each
+W_SCHEDULES = ("absolute", "scaled")
 
 
 # ------------------------------------------------------------------ pure pieces
@@ -146,6 +59,13 @@ def interpolation_weight(
     """w after `n_updates` updates: max(w0 - n w0 / (K 1000), w_min)."""
     n = jnp.asarray(n_updates, jnp.float32)
     return jnp.maximum(w0 - n * (w0 / (k * UPDATES_PER_K)), w_min)
+
+
+def scaled_w_k(w_k: jax.Array, online_updates: int) -> jax.Array:
+    """K of the "scaled" w schedule: the official K times (the run's online updates) / 100k, so
+    w reaches after a share of the run's updates the value the official run reaches after the
+    same share of its 100k."""
+    return w_k * (online_updates / OFFICIAL_ONLINE_UPDATES)
 
 
 def clip_grad_norm(grads: Any, max_norm: jax.Array) -> tuple[Any, jax.Array]:
@@ -248,9 +168,7 @@ def validate_aca_hparams(hp: ACAHParams) -> ACAHParams:
 # ACAConfig's string fields and their allowed values
 _CONFIG_CHOICES = {
     "policy": POLICIES,
-    "online_temperature": ("reset", "keep"),
-    "online_optimizers": ("carry", "fresh"),
-    "online_frozen": ("none", "critic"),
+    "w_schedule": W_SCHEDULES,
 }
 
 
@@ -263,37 +181,46 @@ class ACAConfig:
     policy: str = "squashed"
     alignment: bool = True  # False: sac-direct (plain SAC fine-tuning of the offline Q)
     reward_normalization: str = "none"
-    # the temperature at the switch: "reset" to alpha = 1 (the official code), or "keep" the
-    # offline one (not an official setting: a diagnostic of the reset's effect)
-    online_temperature: str = "reset"
-    # keep SAC+ML's behaviour-likelihood term in the online actor loss (not official: a
-    # diagnostic of what the offline anchor does online; the official online loss has none)
-    online_ml: bool = False
-    # two more diagnostics, not official: "fresh" starts the online phase with new Adam states
-    # for the actor, critic and temperature (official: "carry" the offline ones); `online_frozen`
-    # = "critic" never updates the online critic, so the actor trains against the switch's critic
-    online_optimizers: str = "carry"
-    online_frozen: str = "none"
+    # the w schedule's K: "absolute" (official: K 1000 updates per w0) or "scaled" to the run's
+    # online updates (`scaled_w_k`; not official, for budgets shorter than 100k updates)
+    w_schedule: str = "absolute"
+    online_updates: int = (
+        0  # the run's online gradient updates (set from the run; "scaled" needs it)
+    )
 
     def __post_init__(self):
-        def require(cond: bool, field: str, msg: str) -> None:
-            if not cond:
-                raise ConfigError(f"aca.{field}: {msg}")
+        require = partial(require_in, "aca")
 
         check_network_config(self, "aca")
         for field, choices in _CONFIG_CHOICES.items():
             value = getattr(self, field)
             require(value in choices, field, f"unknown {value!r}; choose one of {choices}")
-        for field in ("alignment", "online_ml"):
-            value = getattr(self, field)
-            require(isinstance(value, bool), field, f"must be True or False, got {value!r}")
+        value = self.alignment
+        require(isinstance(value, bool), "alignment", f"must be True or False, got {value!r}")
+        n = self.online_updates
+        require(
+            isinstance(n, int) and not isinstance(n, bool) and n >= 0,
+            "online_updates",
+            f"must be an integer >= 0, got {n!r}",
+        )
+        require(
+            self.w_schedule != "scaled" or n > 0,
+            "w_schedule",
+            "'scaled' needs the run's online updates (online_updates > 0)",
+        )
+
+    def schedule_k(self, hp_w_k: jax.Array) -> jax.Array:
+        """The K the schedule uses: the hyperparameter (absolute) or it scaled to the run."""
+        if self.w_schedule == "scaled":
+            return scaled_w_k(hp_w_k, self.online_updates)
+        return hp_w_k
 
 
 _PRESET_FIELDS = (
     "clip_beta", "w0", "w_k", "w_min", "top_n", "target_entropy_per_dim", "policy",
     "reward_normalization",
 )  # fmt: skip
-# configs/online/*.yaml and configs/offline/*.yaml of the official code (spec B.4). The maze
+# configs/online/*.yaml and configs/offline/*.yaml of the official code. The maze
 # reward shift applies in both phases (a deviation: the official offline run had no shift).
 # fmt: off
 ACA_PRESETS: dict[str, dict[str, Any]] = {
@@ -517,22 +444,19 @@ class ACA(Method):
             target, w = r_params, jnp.asarray(hp.w0, jnp.float32)
         else:
             critic, target, w = state.critic, state.target_critic, jnp.zeros((), jnp.float32)
-        log_alpha, actor = state.log_alpha, state.actor
-        if self.config.online_temperature == "reset":
-            log_alpha = NetState(jnp.zeros_like(log_alpha.params), log_alpha.opt_state)
-        if self.config.online_optimizers == "fresh":
-            actor = net_init(actor.params, optax.adam(hp.actor_lr))
-            critic = net_init(critic.params, optax.adam(hp.critic_lr))
-            log_alpha = net_init(log_alpha.params, optax.adam(hp.alpha_lr))
         return ACAOnlineState(
             reference_actor=state.actor.params,
-            actor=actor,
+            actor=state.actor,
             critic=critic,
             target_critic=target,
-            log_alpha=log_alpha,
+            log_alpha=self.switch_temperature(state.log_alpha),
             w=w,
             updates=jnp.zeros((), jnp.int32),
         )
+
+    def switch_temperature(self, log_alpha: NetState) -> NetState:
+        """The temperature at the switch: log alpha = 0, its Adam state kept (official)."""
+        return NetState(jnp.zeros_like(log_alpha.params), log_alpha.opt_state)
 
     # -- online: ACA (or plain SAC for sac-direct)
     def aligned_term(
@@ -590,9 +514,7 @@ class ACA(Method):
         else:
             offset = 0.0
         y = td_target(batch.reward, batch.mask, next_q - alpha * next_logp, hp.discount)
-        critic, c_loss, q_mean = self.critic_step(state.critic, batch, y, hp, offset)
-        if self.config.online_frozen == "critic":
-            critic = state.critic
+        critic, c_loss, q_mean = self.online_critic_step(state.critic, batch, y, hp, offset)
 
         # 3. actor (against the updated critic), gradient clipped
         def actor_loss(params):
@@ -601,10 +523,7 @@ class ACA(Method):
             q = jnp.min(self.q(critic.params, batch.obs, a), axis=0)
             if align:
                 q = q + w * self.aligned_term(*ref_s, a, hp)[0]
-            if self.config.online_ml:
-                logp_data = policy_log_prob(kind, loc, log_std, batch.action)
-                return ml_actor_loss(logp, q, logp_data, alpha, hp.ml_alpha)[0], logp
-            return jnp.mean(alpha * logp - q), logp
+            return self.online_actor_objective(loc, log_std, logp, q, batch, alpha, hp), logp
 
         (a_loss, logp), a_grads = jax.value_and_grad(actor_loss, has_aux=True)(state.actor.params)
         a_grads, grad_norm = clip_grad_norm(a_grads, hp.actor_grad_clip)
@@ -613,7 +532,8 @@ class ACA(Method):
         # 4. target, 5. w
         target = polyak(state.target_critic, critic.params, hp.tau)
         updates = state.updates + 1
-        new_w = interpolation_weight(updates, hp.w0, hp.w_k, hp.w_min) if align else state.w
+        k = self.config.schedule_k(hp.w_k)
+        new_w = interpolation_weight(updates, hp.w0, k, hp.w_min) if align else state.w
         new = ACAOnlineState(
             state.reference_actor, actor, critic, target, log_alpha, new_w, updates
         )
@@ -628,6 +548,26 @@ class ACA(Method):
             "actor_step_norm": step_norm(state.actor.params, actor.params),
             **metrics,
         }
+
+    def online_critic_step(
+        self, critic: NetState, batch: Transitions, y: jax.Array, hp: ACAHParams, offset: Any
+    ) -> tuple[NetState, jax.Array, jax.Array]:
+        """The online critic's step (`critic_step`)."""
+        return self.critic_step(critic, batch, y, hp, offset)
+
+    def online_actor_objective(
+        self,
+        loc: jax.Array,
+        log_std: jax.Array,
+        logp: jax.Array,
+        q: jax.Array,
+        batch: Transitions,
+        alpha: jax.Array,
+        hp: ACAHParams,
+    ) -> jax.Array:
+        """The online actor loss from the sampled actions' log pi and (aligned) q: plain SAC's
+        mean(alpha log pi - q); `loc`, `log_std` and `batch` are there for variants."""
+        return jnp.mean(alpha * logp - q)
 
     # -- the Method protocol
     def update(

@@ -2,7 +2,7 @@
 
 - "squashed" (locomotion): tanh(N(mu, sigma)) with a state-dependent log-std (the project's
   `TanhGaussianPolicy`); the log-density of a given action uses atanh(clamp(a, +-0.999999)).
-- "maze": d3rlpy's policy built with `use_std_parameter` (spec B.0.2), N(tanh mu(s), sigma) with a
+- "maze": d3rlpy's policy built with `use_std_parameter`, N(tanh mu(s), sigma) with a
   state-independent log sigma = -5 + 5 sigmoid(p); samples clamped to [-1, 1] and scored under the
   unsquashed Gaussian at the clamped value, no Jacobian.
 Both act greedily with tanh mu(s).

@@ -37,6 +37,7 @@ observations enter as they are.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, NamedTuple
 
 import flax.struct
@@ -45,7 +46,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxo2o.config import ConfigError, validate_hparams
+from jaxo2o.config import ConfigError, require_in, validate_hparams
 from jaxo2o.core.distributions import gaussian_log_prob, gaussian_sample
 from jaxo2o.core.flops import Pass
 from jaxo2o.core.losses import (
@@ -156,9 +157,7 @@ class AWACConfig:
     obs_std: tuple[float, ...] = ()  # the dataset's std + 1e-3; likewise
 
     def __post_init__(self):
-        def require(cond: bool, field: str, msg: str) -> None:
-            if not cond:
-                raise ConfigError(f"awac.{field}: {msg}")
+        require = partial(require_in, "awac")
 
         check_network_config(self, "awac")
         kind = self.obs_normalization

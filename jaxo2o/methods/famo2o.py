@@ -67,6 +67,7 @@ confirmed by a sweep.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, NamedTuple
 
 import flax.struct
@@ -75,7 +76,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxo2o.config import ConfigError, validate_hparams
+from jaxo2o.config import ConfigError, require_in, validate_hparams
 from jaxo2o.core.distributions import gaussian_log_prob, gaussian_sample, tanh_gaussian_sample
 from jaxo2o.core.flops import Pass
 from jaxo2o.core.losses import awr_actor_loss, awr_weights, temperature_loss, weight_ess
@@ -188,9 +189,7 @@ class FamO2OConfig:
     encoding_base: float = 10000.0
 
     def __post_init__(self):
-        def require(cond: bool, field: str, msg: str) -> None:
-            if not cond:
-                raise ConfigError(f"famo2o.{field}: {msg}")
+        require = partial(require_in, "famo2o")
 
         check_network_config(self, "famo2o")
         require(

@@ -41,6 +41,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, NamedTuple
 
 import flax.struct
@@ -48,7 +49,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from jaxo2o.config import ConfigError, validate_hparams
+from jaxo2o.config import ConfigError, require_in, validate_hparams
 from jaxo2o.core.distributions import gaussian_log_prob, gaussian_sample
 from jaxo2o.core.flops import Pass
 from jaxo2o.core.losses import (
@@ -188,9 +189,7 @@ class IQLConfig:
     actor_schedule: str = "cosine"  # "constant" for runs that fine-tune (module docstring)
 
     def __post_init__(self):
-        def require(cond: bool, field: str, msg: str) -> None:
-            if not cond:
-                raise ConfigError(f"iql.{field}: {msg}")
+        require = partial(require_in, "iql")
 
         check_network_config(self, "iql")
         require(
@@ -211,7 +210,7 @@ class IQLConfig:
 
 
 IQL_PRESETS: dict[str, dict[str, Any]] = {
-    # official IQL configs (spec section 1.3)
+    # official IQL configs (ikostrikov/implicit_q_learning's configs)
     "locomotion": {
         "expectile": 0.7,
         "inverse_temperature": 3.0,

@@ -156,7 +156,7 @@ class PEXConfig(IQLConfig):
 
 
 PEX_OFFICIAL_BACKBONE: dict[str, Any] = {
-    # the IQL settings of Haichao-Zhang/PEX's CLI defaults (spec section 3.1); locomotion rewards
+    # the IQL settings of Haichao-Zhang/PEX's CLI defaults (`main_offline.py`); locomotion rewards
     # are not rescaled there. Use them for *both* PEX and the IQL baselines of a comparison.
     "method_config": {"critic_reduction": "mean", "reward_normalization": "none"},
     "hparams": {"expectile": 0.7, "inverse_temperature": 10.0},

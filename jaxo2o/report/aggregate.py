@@ -9,6 +9,7 @@ many.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -20,12 +21,12 @@ CONFIDENCE = 0.95
 PAPER_PAIRS = (("pex", "iql-direct"), ("famo2o", "iql-union"), ("aca", "sac-direct"))
 
 
-def _rly():
-    import warnings
+def rliable_modules():
+    """rliable's `library` and `metrics`, imported on first use (see the import's comment).
 
-    # arch warns that rliable passes a RandomState (deprecated there); the numbers are the same
+    arch warns that rliable passes a RandomState (deprecated there); the numbers are the same."""
     warnings.filterwarnings("ignore", message="random_state is deprecated", category=FutureWarning)
-    from rliable import library, metrics
+    from rliable import library, metrics  # heavy (scipy, arch): only when an aggregate is asked
 
     return library, metrics
 
@@ -45,7 +46,7 @@ def iqm(x: Sequence[float] | np.ndarray) -> float:
     v = np.asarray(x, np.float64)
     if v.size == 0:
         return float("nan")
-    return float(_rly()[1].aggregate_iqm(v))
+    return float(rliable_modules()[1].aggregate_iqm(v))
 
 
 def bootstrap_ci(
@@ -59,7 +60,7 @@ def bootstrap_ci(
     v = np.asarray(x, np.float64)
     if v.size < 2:
         return (float("nan"), float("nan"))
-    library, _ = _rly()
+    library, _ = rliable_modules()
     _, ci = library.get_interval_estimates(
         {"x": v[:, None]},
         lambda s: np.array([stat(s)]),
@@ -78,7 +79,7 @@ def interval_estimates(
 ) -> dict[str, dict[str, tuple[float, float, float]]]:
     """Per line: IQM, mean and optimality gap (below `gamma`, 100 = expert on the normalized
     scale) of its (runs x tasks) score matrix, each as (point, ci_lo, ci_hi)."""
-    library, metrics = _rly()
+    library, metrics = rliable_modules()
     names = ("iqm", "mean", "optimality_gap")
 
     def agg(s: np.ndarray) -> np.ndarray:
@@ -119,7 +120,7 @@ def improvement_probability(
     """P(X > Y): the probability that a run of X beats a run of Y on the same task, averaged
     over tasks (Mann-Whitney U / (n m); ties count half), with a stratified independent
     bootstrap 95% CI. `x`, `y`: (runs x tasks) matrices with the same tasks."""
-    library, _ = _rly()
+    library, _ = rliable_modules()
     x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
     point, ci = library.get_interval_estimates(
         {"xy": (x, y)},
@@ -136,7 +137,7 @@ def performance_profiles(
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Score distributions: per line, the fraction of runs (over all tasks) scoring above each
     tau, with stratified-bootstrap 95% bands (2 x len(taus))."""
-    library, _ = _rly()
+    library, _ = rliable_modules()
     np.random.seed(seed)  # rliable's profile bootstrap takes no random state
     data = {k: np.asarray(v, np.float64) for k, v in scores.items() if np.size(v)}
     return library.create_performance_profile(data, taus, reps=reps)
@@ -192,7 +193,7 @@ def mean_ci(v: np.ndarray, reps: int = 1000) -> tuple[float, float]:
     """95% CI of the mean of one group's values (rliable's bootstrap over runs)."""
     if v.size < 2:
         return float("nan"), float("nan")
-    library, _ = _rly()
+    library, _ = rliable_modules()
     _, ci = library.get_interval_estimates(
         {"x": v[:, None]},
         lambda s: np.array([np.mean(s)]),

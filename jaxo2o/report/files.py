@@ -1,4 +1,4 @@
-"""Writing result files safely, with the provenance every results file records.
+"""Writing result files safely (the provenance they record: `jaxo2o.provenance`).
 
 Files are written to a temporary name in the same folder and moved into place with
 `os.replace`, so an interrupted or failing run never leaves a half-written or corrupted file, and
@@ -8,18 +8,13 @@ results already on disk are only replaced by complete new ones.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
-import platform
-import subprocess
 import tempfile
-import time
 from collections.abc import Iterable
-from importlib import metadata
 from pathlib import Path
 from typing import Any
-
-PACKAGES = ("jax", "jaxlib", "flax", "optax", "chex", "brax", "mujoco", "minari", "numpy")
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:
@@ -41,8 +36,6 @@ def csv_text(rows: Iterable[dict[str, Any]]) -> str:
     columns: list[str] = []
     for r in rows:
         columns += [k for k in r if k not in columns]
-    import io
-
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
     w.writeheader()
@@ -78,50 +71,3 @@ def read_csv(path: str | Path) -> list[dict[str, Any]]:
 
 def write_json(path: str | Path, obj: Any) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, default=str) + "\n")
-
-
-def git_revision() -> str:
-    root = Path(__file__).resolve().parents[2]
-    try:
-        rev = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=root,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        return rev + ("+dirty" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
-def package_versions(names: Iterable[str] = PACKAGES) -> dict[str, str | None]:
-    versions = {}
-    for p in names:
-        try:
-            versions[p] = metadata.version(p)
-        except metadata.PackageNotFoundError:
-            versions[p] = None
-    return versions
-
-
-def provenance() -> dict[str, Any]:
-    """Package versions, git revision and machine, recorded beside every result."""
-    import jax
-
-    versions = package_versions()
-    return {
-        "git_revision": git_revision(),
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "packages": versions,
-        "machine": {
-            "platform": platform.platform(),
-            "processor": platform.processor() or platform.machine(),
-            "cpu_count": os.cpu_count(),
-            "devices": [str(d) for d in jax.devices()],
-            "python": platform.python_version(),
-        },
-    }

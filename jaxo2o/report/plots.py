@@ -8,6 +8,8 @@ from typing import Any
 
 import numpy as np
 
+from jaxo2o.report.aggregate import mean_ci
+
 BANDS = ("std", "ci")
 
 
@@ -20,7 +22,6 @@ def score_bands(
     offline length (where the switch is) and {label: (x, mean, low, high)}."""
     if band not in BANDS:
         raise ValueError(f"band: {band!r} is not one of {BANDS}")
-    from jaxo2o.report.aggregate import mean_ci
 
     offline_len = max((c["step"] for c in curves if c["phase"] == "offline"), default=0)
     points: dict[str, dict[float, list[float]]] = {}
@@ -53,10 +54,7 @@ def plot_curves(
     (`score_bands`: +- one std, or the 95% CI of the mean); the switch marked; one line per
     distinct `label_keys` combination. Runs evaluated at the switch appear at both its offline
     and online points, which share one x."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     offline_len, lines = score_bands(curves, label_keys, band)
     fig, ax = plt.subplots(figsize=(7, 4))
@@ -79,8 +77,7 @@ def plot_curves(
 
 
 def _save(fig: Any, path: str | Path) -> None:
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(path).with_suffix(".tmp.png")
     fig.savefig(tmp, dpi=110, bbox_inches="tight")
@@ -88,11 +85,20 @@ def _save(fig: Any, path: str | Path) -> None:
     tmp.replace(path)
 
 
-def _agg():
+def pyplot() -> Any:
+    """`matplotlib.pyplot` on the file-only Agg backend, imported when a figure is first drawn:
+    the import costs over a second, which a run that writes no figure should not pay."""
     import matplotlib
 
     matplotlib.use("Agg")
-    from rliable import plot_utils
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _agg():
+    pyplot()  # the backend first
+    from rliable import plot_utils  # heavy (scipy, arch): only when rliable draws
 
     return plot_utils
 
@@ -116,8 +122,7 @@ def plot_interval_estimates(
 
 def plot_improvement(probs: dict[tuple[str, str], tuple[float, float, float]], path: str | Path):
     """P(X > Y) with 95% CIs, one bar per (X, Y) pair."""
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     plot_utils = _agg()
     point = {f"{x},{y}": np.array([p[0]]) for (x, y), p in probs.items()}
     ci = {f"{x},{y}": np.array([[p[1]], [p[2]]]) for (x, y), p in probs.items()}
@@ -130,8 +135,7 @@ def plot_profiles(
     profiles: dict[str, np.ndarray], cis: dict[str, np.ndarray], taus: np.ndarray, path
 ) -> None:
     """Performance profiles (fraction of runs above each score) with 95% bands."""
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     plot_utils = _agg()
     fig, ax = plt.subplots(figsize=(6, 3.5))
     plot_utils.plot_performance_profiles(profiles, taus, performance_profile_cis=cis, ax=ax)

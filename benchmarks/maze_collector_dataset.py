@@ -1,0 +1,111 @@
+"""A dataset in the layout of Minari's `D4RL/pointmaze/*-v2`, made here with `minari.DataCollector`
+on Gymnasium-Robotics' own env, with that recipe (spec C.4): `PointMaze_*-v3` with
+`continuing_task=True, reset_target=True` and a 1e6-step limit; actions from the waypoint
+controller (`envs/gr_waypoints.py`) plus N(0, 0.5^2) noise, clipped; an episode is cut (marked
+truncated) whenever the step reaches the goal (`info["success"]`), the env going on with its new
+goal; `record_infos=True` (infos: success). The evaluation env stored with it (`eval_env_spec`)
+is the D4RL-style one: one goal cell (`EVAL_GOALS`, the pointmaze-v1 generation script's), every
+empty cell a start, the registered time limit. Reference scores: Minari's own (100 episodes of
+the eval env; random: a uniform random policy, expert: the noise-free controller).
+
+    MINARI_DATASETS_PATH=/tmp/minari python -m benchmarks.maze_collector_dataset \\
+        --id D4RL/pointmaze/umaze-v2 --env PointMaze_UMaze-v3 --steps 20000
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+
+import gymnasium as gym
+import gymnasium_robotics
+import jax
+import jax.numpy as jnp
+import minari
+import numpy as np
+from minari import StepDataCallback
+
+from jaxo2o.envs.gr_maze import TASK_SPECS, GRMaze
+from jaxo2o.envs.gr_waypoints import WaypointController
+
+gym.register_envs(gymnasium_robotics)
+
+# the goal cell of each layout's evaluation map (minari-dataset-generation-scripts,
+# scripts/pointmaze/create_pointmaze_dataset.py, pointmaze-v1 era; spec B.8)
+EVAL_GOALS = {"UMaze": (1, 1), "Medium": (6, 6), "Large": (7, 9)}
+
+
+class CutAtSuccess(StepDataCallback):
+    """Mark the step that reaches the goal truncated (the recipe's episode boundaries)."""
+
+    def __call__(self, env, **kwargs):
+        step = super().__call__(env, **kwargs)
+        if step["info"]["success"]:
+            step["truncated"] = True
+        return step
+
+
+def eval_spec(env_id: str) -> gym.envs.registration.EnvSpec:
+    name = env_id.removeprefix("PointMaze_").split("-")[0].removesuffix("Dense")
+    rows = [list(r) for r in TASK_SPECS[env_id].maze_map]
+    i, j = EVAL_GOALS[name]
+    rows[i][j] = "g"
+    spec = copy.deepcopy(gym.spec(env_id))
+    spec.kwargs = {**spec.kwargs, "maze_map": rows}
+    return spec
+
+
+def collect(
+    ds_id: str,
+    env_id: str,
+    steps: int,
+    seed: int = 0,
+    noise: float = 0.5,
+    refs: tuple[float, float] | None = None,
+    eval_env: bool = True,
+) -> None:
+    """`steps` noisy-controller steps on `env_id` as the Minari dataset `ds_id`. `refs`: give
+    (random, expert) scores instead of Minari's 100-episode measurement (tests)."""
+    base = gym.make(env_id, continuing_task=True, reset_target=True, max_episode_steps=1_000_000)
+    env = minari.DataCollector(base, record_infos=True, step_data_callback=CutAtSuccess)
+    ctrl = WaypointController(GRMaze(env_id))
+    act = jax.jit(ctrl)
+    flat = lambda o: np.concatenate([o["achieved_goal"], o["desired_goal"], o["observation"]])
+    rng = np.random.default_rng(seed)
+    obs, _ = env.reset(seed=seed)
+    for _ in range(steps):
+        a = np.asarray(act(jnp.asarray(flat(obs), jnp.float32)), np.float64)
+        a = np.clip(a + rng.normal(0.0, noise, 2), -1.0, 1.0).astype(np.float32)
+        obs, *_ = env.step(a)
+    expert = lambda o: np.asarray(act(jnp.asarray(flat(o), jnp.float32)), np.float64)
+    scores = (
+        {"expert_policy": expert}
+        if refs is None
+        else {"ref_min_score": refs[0], "ref_max_score": refs[1]}
+    )
+    env.create_dataset(
+        ds_id,
+        eval_env=eval_spec(env_id) if eval_env else None,
+        **scores,
+        algorithm_name="waypoint PD controller + N(0, 0.5^2) action noise",
+        author="jaxo2o",
+        author_email="jaxo2o@example.org",
+        code_permalink="https://example.org/jaxo2o/benchmarks/maze_collector_dataset.py",
+        description=f"{steps} steps of {env_id} with the D4RL pointmaze recipe",
+    )
+    env.close()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--id", required=True)
+    ap.add_argument("--env", required=True)
+    ap.add_argument("--steps", type=int, default=20_000)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    collect(args.id, args.env, args.steps, args.seed)
+    print(f"wrote {args.id} ({args.steps} steps of {args.env})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,76 @@
+"""The paper tier runs each line on its method's official budget and cadence; the quick tier's
+committed experiments are unchanged (every one of them is still `finished` for this revision)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from benchmarks.aca_schedule import end_of_schedule
+from benchmarks.run import experiment_for
+from benchmarks.suite import SUITES, domain_of
+from jaxo2o.config import EnvConfig
+from jaxo2o.data.dataset import dataset_id
+from jaxo2o.data.tiers import TIERS
+from jaxo2o.experiment.runner import finished
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.parametrize("domain", ["locomotion", "maze"])
+def test_paper_tier_lines_use_their_official_budgets(domain):
+    suite = SUITES["paper"]
+    env = EnvConfig(task="point", episode_length=100)
+    run = {
+        s.label: experiment_for(suite, s, env, "ds/x-v0", domain=domain).run for s in suite.methods
+    }
+    for label in ("aca", "sac-direct"):  # run_sacml.py 500k; run_aca.py 100k, epochs of 1000
+        r = run[label]
+        assert (r.offline_steps, r.online_steps) == (500_000, 100_000), label
+        assert (r.offline_eval_every, r.online_eval_every, r.eval_episodes) == (1000, 1000, 10)
+        assert r.warmup_steps == 0 and r.protocol == "seeded"
+    for label in ("famo2o", "iql-union"):  # official: updates from the first online step
+        assert run[label].warmup_steps == 0, label
+        assert (run[label].offline_steps, run[label].online_steps) == (1_000_000, 1_000_000)
+    for label in ("pex", "iql-direct", "iql-buffer"):  # PEX's --initial_collection_steps
+        assert run[label].warmup_steps == 5_000, label
+    # each claim's pair shares one budget
+    for x, y in (("pex", "iql-direct"), ("famo2o", "iql-union"), ("aca", "sac-direct")):
+        assert run[x].online_steps == run[y].online_steps
+        assert run[x].online_eval_every == run[y].online_eval_every
+
+
+def test_quick_tier_committed_experiments_are_still_finished():
+    """A bench run at this revision reuses none of the committed reference's folders only if
+    the suite changed what a line runs: every committed experiment must match its rebuild."""
+    suite, tier = SUITES["quick"], TIERS["quick"]
+    checked = 0
+    for t in tier.tasks:
+        if t.task not in suite.tasks:
+            continue
+        env = EnvConfig(task=t.task, backend=t.backend, episode_length=t.episode_length)
+        domain = domain_of(t)
+        for kind in suite.kinds_of(domain)[0]:
+            for spec in suite.methods:
+                folder = REPO / "results/quick/runs" / t.task / kind / spec.label
+                exp = experiment_for(suite, spec, env, dataset_id(t.task, kind, "quick"), kind,
+                                     domain)  # fmt: skip
+                exp = replace(exp, run=replace(exp.run, progress=False))
+                assert finished(folder, exp), folder
+                checked += 1
+    assert checked == 5 * len(suite.methods)
+
+
+def test_aca_schedule_end_values_by_hand():
+    exp = json.loads((REPO / "results/quick/runs/inverted_double_pendulum/medium/aca/meta.json")
+                     .read_text())["experiment"]  # fmt: skip
+    # seeded, no seed episodes, batch 64: the first update in iteration 64 -> 14,936 updates
+    schedule, k, updates, w = end_of_schedule(exp)
+    assert (schedule, k, updates) == ("absolute", 40.0, 14_936)
+    assert w == pytest.approx(1 - 14_936 / 40_000)  # 0.6266
+    scaled = exp | {"method_config": [*exp["method_config"], "w_schedule=scaled"]}
+    schedule, k, updates, w = end_of_schedule(scaled)
+    assert (schedule, k) == ("scaled", pytest.approx(6.0)) and w == 0.5
