@@ -38,7 +38,7 @@ from jaxo2o.core.runner import enable_compilation_cache
 from jaxo2o.data import dataset_id
 from jaxo2o.data.tiers import TIERS
 from jaxo2o.experiment.lines import Line
-from jaxo2o.experiment.runner import RunnerOptions, prepare, run
+from jaxo2o.experiment.runner import RunnerOptions, run_lines
 from jaxo2o.report.aggregate import group_stats
 from jaxo2o.report.files import atomic_write_text, read_csv
 from jaxo2o.report.tables import fmt_mean_std
@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
             lines.append(line)
             folders[line.folder] = out / variant / spec.label
     options = RunnerOptions(replace_other=True, offline_cache=args.offline_cache)
-    for job, _ in run(prepare(lines, out, options, folders), options):
+    for job, _ in run_lines(lines, out, options, folders):
         rows += [r | {"label": job.line.label} for r in read_csv(job.folder / "runs.csv")]
     ref = Path(args.reference) / "runs.csv"
     if ref.exists():

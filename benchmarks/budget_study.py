@@ -34,7 +34,7 @@ from jaxo2o.core.runner import enable_compilation_cache
 from jaxo2o.data import dataset_id
 from jaxo2o.data.tiers import TIERS
 from jaxo2o.experiment.lines import Line
-from jaxo2o.experiment.runner import RunnerOptions, prepare
+from jaxo2o.experiment.runner import RunnerOptions, run_lines
 from jaxo2o.report.files import atomic_write_text, read_csv, write_csv
 from jaxo2o.report.plots import pyplot
 
@@ -155,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
                 lines.append(Line(phase, t.task, kind, dataclasses.replace(exp, run=run)))
     options = RunnerOptions(replace_other=True, checkpoint_every=0, offline_cache="")
     results: dict[tuple[str, str], dict] = {}
-    for job, _ in run(prepare(lines, out / "runs", options), options):
+    for job, _ in run_lines(lines, out / "runs", options):
         line = job.line
         r = analyse(read_csv(job.folder / "curves.csv"), args.steps, args.tail, args.tolerance)
         results.setdefault((line.task, line.kind), {})[line.label] = r

@@ -50,7 +50,7 @@ def dataset_report(root: Path, reference: Path) -> tuple[str, set[tuple[str, str
     text = (
         "## Datasets\n\nNot every dataset of this run is known to be the reference's. Cells on "
         "these datasets are listed apart below and left out of the share inside the CIs: other "
-        "data give other numbers, whatever the code does.\n\n" + "\n".join(lines) + "\n"
+        "data give other numbers, whatever the code does.\n\n" + "\n".join(lines) + "\n\n"
     )
     return text, apart
 

@@ -36,7 +36,7 @@ from jaxo2o.envs import make_env
 from jaxo2o.envs.maze import layout_of
 from jaxo2o.envs.render import episode_positions, render_trajectories
 from jaxo2o.experiment.lines import Line
-from jaxo2o.experiment.runner import RunnerOptions, prepare, run
+from jaxo2o.experiment.runner import RunnerOptions, run_lines
 from jaxo2o.methods.famo2o import FamO2O
 from jaxo2o.report.files import atomic_write_text, write_csv
 from jaxo2o.report.plots import pyplot
@@ -132,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     # every mode is run again: the study reads the runs' final states
     options = RunnerOptions(force=True, checkpoint_every=0, offline_cache="")
     folders = {line.folder: out / line.label for line in lines}
-    for job, res in run(prepare(lines, out, options, folders, {ds_id: ds}), options):
+    for job, res in run_lines(lines, out, options, folders, {ds_id: ds}):
         mode, p = job.line.label, job.plan
         method: FamO2O = p.method  # the run's own configuration (widths, weight mode)
         grids, lo, hi = [], float(p.hp.beta_min[0]), float(p.hp.beta_max[0])

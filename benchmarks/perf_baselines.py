@@ -1,6 +1,7 @@
 """Update throughput of Cal-QL, CQL, RLPD and WSRL against IQL's at the same batch and width.
 
-`python -m benchmarks.perf_baselines [--batch 256] [--width 256] [--steps 50]`: for each, a jitted
+`python -m benchmarks.perf_baselines [--batch 256] [--width 256] [--steps 50] [--rlpd-utd 20]
+[--wsrl-utd 4]`: for each, a jitted
 `lax.scan` of `steps` online iterations on a fixed batch (one seed, obs 11, action 3), timed
 three times after a warm-up call; prints the median seconds per iteration and per gradient step
 (an RLPD/WSRL iteration with update-to-data ratio G is G critic steps and one actor step).
@@ -51,6 +52,8 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=256)
     ap.add_argument("--width", type=int, default=256)
     ap.add_argument("--steps", type=int, default=50)
+    ap.add_argument("--rlpd-utd", type=int, default=20)  # official; the quick tier's is 2
+    ap.add_argument("--wsrl-utd", type=int, default=4)
     args = ap.parse_args()
     cases = [
         ("iql", 1, False),
@@ -58,8 +61,8 @@ def main() -> None:
         ("calql", 1, False),
         ("wsrl", 1, False),
         ("rlpd", 1, True),
-        ("rlpd", 20, True),
-        ("wsrl", 4, True),
+        ("rlpd", args.rlpd_utd, True),
+        ("wsrl", args.wsrl_utd, True),
     ]
     base = None
     print("| method | phase | G | s / iteration (median of 3) | ms / gradient step | x IQL |")

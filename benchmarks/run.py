@@ -47,7 +47,7 @@ from jaxo2o.data.tiers import TIERS
 from jaxo2o.experiment import Experiment
 from jaxo2o.experiment.lines import Line
 from jaxo2o.experiment.results import DIP_TEXT
-from jaxo2o.experiment.runner import RunnerOptions, finished, prepare, run
+from jaxo2o.experiment.runner import RunnerOptions, finished, run_lines
 from jaxo2o.presets import Applied
 from jaxo2o.provenance import provenance
 from jaxo2o.report.aggregate import diverged_note, group_stats, split_diverged
@@ -94,6 +94,8 @@ def experiment_for(
         batch_size=suite.batch_size,
         warmup_steps=budget.warmup_of(spec),
         warmup_random=spec.warmup_random,
+        updates_per_step=spec.utd_of(suite.tier),
+        offline_fraction=(preset.run.get("offline_fraction", 0.5) if preset else 0.5),
         protocol=spec.protocol,
         seed_episodes=preset.seed_episodes if preset else 0,
         progress=sys.stderr.isatty(),
@@ -274,8 +276,7 @@ def run_suite(args: BenchArgs, suite: Suite, tasks: list, specs: list, root: Pat
                 collect(out, line, runs / line.folder)
         return out
     options = RunnerOptions(force=args.force, replace_other=True, offline_cache=args.offline_cache)
-    jobs = prepare(lines, runs, options, datasets=datasets)  # a ConfigError names the line
-    for job, res in run(jobs, options):
+    for job, res in run_lines(lines, runs, options, datasets=datasets):  # errors name the line
         if res is not None:
             tag = {"task": job.line.task, "kind": job.line.kind, "label": job.line.label}
             act = act_rows(res, tag)

@@ -148,7 +148,7 @@ CALQL_CONFIG = {
         "failure_reward": 0.0,
         "reward_normalization": "plus_minus_five",
     },
-    "locomotion": {"hidden": "256,256", "actor_hidden": "256,256", "lagrange": False},
+    "locomotion": {"hidden": "256,256", "lagrange": False},  # the actor as wide as the critics
 }
 CALQL_VALUES = {
     "maze": {"cql_weight": 5.0, "target_action_gap": 0.8},

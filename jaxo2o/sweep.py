@@ -59,7 +59,7 @@ from jaxo2o.data.tiers import TIERS
 from jaxo2o.experiment import Experiment
 from jaxo2o.experiment.lines import Line, expand
 from jaxo2o.experiment.results import DIP_TEXT
-from jaxo2o.experiment.runner import SCORES, RunnerOptions, prepare, run
+from jaxo2o.experiment.runner import SCORES, RunnerOptions, prepare, run_jobs
 from jaxo2o.experiment.spec import parse_pairs
 from jaxo2o.methods import method_names
 from jaxo2o.provenance import provenance
@@ -212,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     enable_compilation_cache()
     try:
-        for _ in run(jobs, options, say):
+        for _ in run_jobs(jobs, options, say):
             pass
     except KeyboardInterrupt:
         print(

@@ -197,14 +197,40 @@ def test_pex_and_the_lines_of_its_script_warm_up_as_the_script():
         suite = SUITES[tier]
         for spec in suite.methods:
             warmup = experiment_for(suite, spec, env, "ds/x-v0", domain=domain).run.warmup_steps
-            if spec.label in pex_lines:
+            if spec.label in pex_lines | {"rlpd", "wsrl"}:  # RLPD's and WSRL's 5,000 too
                 assert warmup == pex, (tier, domain, spec.label)
+            elif spec.label in ("calql", "cql"):  # Cal-QL's script trains from the first step
+                assert warmup == 0, (tier, domain, spec.label)
             elif spec.method != "aca":  # ACA: updates begin once the seeded buffer holds a batch
                 assert warmup == short, (tier, domain, spec.label)
     assert SUITES["paper"].budget.pex_warmup_steps == 5_000
     assert Budget(10, 10, 5, 5, 1).warmup_of(MethodSpec("x", "iql")) == 0  # no warm-up
     with pytest.raises(ValueError, match="warmup"):
         MethodSpec("x", "iql", warmup="long")
+
+
+def test_baseline_lines_take_the_official_domain_settings_and_their_ratios():
+    """Cal-QL, CQL, RLPD and WSRL lines: the method's official per-domain settings (widths are
+    the suite's), the official update-to-data ratios in the paper tier, the stated one in quick."""
+    env = EnvConfig(task="point", episode_length=100)
+    for tier, ratios in (("quick", (2, 2)), ("paper", (20, 4))):
+        suite = SUITES[tier]
+        specs = {s.label: s for s in suite.methods}
+        for label, g in zip(("rlpd", "wsrl"), ratios, strict=True):
+            for domain in ("locomotion", "maze"):
+                exp = experiment_for(suite, specs[label], env, "ds/x-v0", domain=domain)
+                assert exp.run.updates_per_step == g, (tier, label)
+        wsrl = experiment_for(suite, specs["wsrl"], env, "ds/x-v0", domain="maze")
+        assert wsrl.run.offline_fraction == 0.0 and not wsrl.run.warmup_random
+        rlpd = experiment_for(suite, specs["rlpd"], env, "ds/x-v0", domain="maze")
+        assert rlpd.run.protocol == "buffer" and rlpd.run.offline_steps == 0
+        assert rlpd.run.warmup_random
+        calql = experiment_for(suite, specs["calql"], env, "ds/x-v0", domain="maze")
+        assert "reward_normalization=plus_minus_five" in calql.method_config
+        assert calql.method_config[0] == f"hidden={suite.width},{suite.width}"
+        assert [o.partition("=")[0] for o in calql.method_config].count("hidden") == 1
+        assert not any(o.startswith("actor_hidden") for o in calql.method_config)
+        assert calql.run.offline_fraction == 0.5 and calql.run.updates_per_step == 1
 
 
 def test_awac_lines_normalize_observations_as_corl():

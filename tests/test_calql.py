@@ -35,6 +35,7 @@ from jaxo2o.methods.calql import (
     log_alpha_loss,
     max_backup_target,
 )
+from jaxo2o.presets import official
 
 E = math.e
 
@@ -162,7 +163,8 @@ def test_registry_and_returns_spec():
     assert get_method("calql") is CalQL and get_method("cql") is CQL
     assert CalQL(CalQLConfig(failure_reward=0.0)).mc_returns.failure_reward == 0.0
     assert CQL().mc_returns is None and not CQLConfig().calibrate
-    assert set(CalQL.presets) == {"maze", "locomotion"}
+    for domain in ("maze", "locomotion"):
+        assert official("calql", domain).protocol == "direct"
 
 
 # ---------------------------------------------------------------- update parity

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from jaxo2o.core.progress import ProgressBar
+from jaxo2o.core import progress
 
 
 class ChunkHook:
@@ -45,7 +45,9 @@ class ProgressHook(ChunkHook):
 
     def __init__(self, run: Any, desc: str) -> None:
         self.run = run
-        self.bar = ProgressBar(run.offline_steps, run.online_steps, desc, enabled=run.progress)
+        self.bar = progress.ProgressBar(
+            run.offline_steps, run.online_steps, desc, enabled=run.progress
+        )
         self.chunks = {"offline": 0, "online": 0}
 
     def begin(self, chunks: dict[str, int], outputs: dict[str, list], n_runs: int) -> None:

@@ -6,7 +6,8 @@ default), the mazes' controller data differ by up to 6e-6 in most rows (same row
 rewards), and an inverted_double_pendulum rollout with fixed weights and keys differs by 1e-3
 after ~60-100 steps and by O(1) after ~100-150. Retraining the behaviour policy, or rolling out
 committed weights, therefore cannot give the same datasets everywhere; committing the datasets
-does. `artefacts/<tier>/<task>/<kind>.npz` holds one (a zip of .npy arrays, LZMA-compressed):
+does. `benchmarks/datasets/<tier>/<task>/<kind>.npz` holds one (a zip of .npy arrays,
+LZMA-compressed):
 the rows' observations, actions, rewards and flags, the next observation only at episode ends
 and at the last row (elsewhere it is the next row's observation), the project's metadata and the
 fingerprint. `ensure_datasets` imports an artefact instead of generating when its recipe hash is
@@ -29,7 +30,7 @@ from jaxo2o.data.dataset import DatasetError, episode_ends
 from jaxo2o.data.fingerprint import fingerprint
 from jaxo2o.data.minari_io import incomplete_reason, write_dataset
 
-ROOT = Path(__file__).resolve().parents[2] / "artefacts"
+ROOT = Path(__file__).resolve().parents[2] / "benchmarks" / "datasets"
 ARRAYS = ("obs", "action", "reward", "terminated", "truncated")
 
 

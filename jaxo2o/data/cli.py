@@ -198,7 +198,7 @@ def export(ids: Annotated[tuple[str, ...], tyro.conf.Positional], to: str = "") 
 
     Args:
         ids: Minari ids of local datasets, e.g. jaxo2o/pointmaze-umaze/play-quick-v0.
-        to: the artefacts' root folder (default: the repository's artefacts/).
+        to: the artefacts' root folder (default: the repository's benchmarks/datasets/).
     """
 
     root = Path(to) if to else ROOT

@@ -1,9 +1,12 @@
 """The experiment runner: the one path from lines to result files, under `python -m
 jaxo2o.sweep`, `make bench` and every study.
 
-    jobs = prepare(lines, out, options)     # finished? plan, memory: every line checked first
-    for job, result in run(jobs, options):  # run what is not finished, write its files
+    for job, result in run_lines(lines, out, options):  # check all, then run what is not done
         ...
+
+`run_lines` is `prepare` (finished? plan, memory: every line checked before anything compiles)
+then `run_jobs` (run what is not finished, write its files); the sweep calls the two apart, to
+print a dry run between them.
 
 A line (`experiment.lines.Line`) is one experiment and its folder. For each line the runner
   1. skips it when its folder already holds the finished results of exactly this experiment
@@ -162,7 +165,20 @@ def _prepare_one(line: Line, folder: Path, options: RunnerOptions, datasets: dic
     return Job(line, folder, p, check_memory(p), bool(done))
 
 
-def run(
+def run_lines(
+    lines: list[Line],
+    out: Path,
+    options: RunnerOptions,
+    folders: dict[str, Path] | None = None,
+    datasets: dict[str, Any] | None = None,
+    say: Any = print,
+) -> Iterator[tuple[Job, ExperimentResult | None]]:
+    """The runner's entry point: every line checked and planned (`prepare`), then run and
+    written (`run_jobs`); yields (job, result) per line, result None when finished earlier."""
+    yield from run_jobs(prepare(lines, out, options, folders, datasets), options, say)
+
+
+def run_jobs(
     jobs: list[Job], options: RunnerOptions, say: Any = print
 ) -> Iterator[tuple[Job, ExperimentResult | None]]:
     """Run the jobs that are not finished (all with `force`), one after the other, writing each

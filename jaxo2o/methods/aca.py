@@ -7,7 +7,7 @@ policy pi0; online, SAC on that critic while w decays from w0 to w_min. `ACAConf
 is sac-direct: the same offline checkpoint fine-tuned with plain SAC, so that the alignment is the
 only difference. Checked against the official code (github.com/ZishunYu/ACA, on d3rlpy 1.1.0).
 The full description (losses in their official order, the switch, the w schedule, the run-level
-parts and every deviation from the official code) is `docs/aca.md`.
+parts and every deviation from the official code) is `jaxo2o/methods/aca.md`.
 """
 
 from __future__ import annotations
