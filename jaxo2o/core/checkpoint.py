@@ -64,7 +64,10 @@ def _flatten_outputs(outputs: dict[str, list[Any]]) -> tuple[dict[str, np.ndarra
 
 
 def _carry_dict(leaves: list[Any]) -> dict[str, np.ndarray]:
-    return {f"{i:05d}": np.asarray(x) for i, x in enumerate(leaves)}
+    """The carry's leaves by index for orbax. Zero-size leaves (an MJX simulator state has some,
+    e.g. no actuator activations) hold no data and orbax refuses them: they are left out, and
+    `_read` rebuilds them from the shapes recorded in meta.json."""
+    return {f"{i:05d}": np.asarray(x) for i, x in enumerate(leaves) if np.size(x)}
 
 
 def _leaf_specs(leaves: list[Any]) -> list[list]:
@@ -231,13 +234,17 @@ class Checkpointer(ChunkHook):
         target = {
             f"{i:05d}": jax.ShapeDtypeStruct(tuple(s), np.dtype(d))
             for i, (s, d) in enumerate(expected)
+            if np.prod(s) > 0  # zero-size leaves are not stored (`_carry_dict`)
         }
         ckpt = _orbax(writing=False)
         try:
             restored = ckpt.restore((path / "carry").absolute(), target)
         finally:
             ckpt.close()
-        leaves = [np.asarray(restored[k]) for k in sorted(restored)]
+        leaves = [
+            np.asarray(restored[f"{i:05d}"]) if np.prod(s) > 0 else np.zeros(s, np.dtype(d))
+            for i, (s, d) in enumerate(expected)
+        ]
         for x, (s, d) in zip(leaves, expected, strict=True):
             if list(x.shape) != s or str(x.dtype) != d:
                 raise ValueError("restored arrays do not have the recorded shapes")
