@@ -41,7 +41,7 @@ FILES ?=
 SCOPE ?= update
 MUTANTS_FLAGS ?=
 mutants: install
-	nice -n 10 $(PY) tools/mutants.py --scope $(SCOPE) $(MUTANTS_FLAGS) $(FILES)
+	nice -n 10 $(PY) tests/mutants.py --scope $(SCOPE) $(MUTANTS_FLAGS) $(FILES)
 
 lint: install
 	$(PY) -m ruff check .

@@ -19,12 +19,12 @@ and shift operators, floor division, modulo, `~`, exception and decorator remova
 variable insertion): `OPERATORS` lists the kept ones.
 
 Usage (from the repository root):
-    python tools/mutants.py                              # every file in TARGETS, scope update
-    python tools/mutants.py jaxo2o/core/losses.py        # one file
-    python tools/mutants.py --scope all --rerun-survivors jaxo2o/methods/aca.py
-    python tools/mutants.py --report                     # scores of the stored sessions only
-    python tools/mutants.py --tests-from REV FILE        # the score of an older test suite
-    python tools/mutants.py --report --before REV        # and which mutants REV's tests missed
+    python tests/mutants.py                              # every file in TARGETS, scope update
+    python tests/mutants.py jaxo2o/core/losses.py        # one file
+    python tests/mutants.py --scope all --rerun-survivors jaxo2o/methods/aca.py
+    python tests/mutants.py --report                     # scores of the stored sessions only
+    python tests/mutants.py --tests-from REV FILE        # the score of an older test suite
+    python tests/mutants.py --report --before REV        # and which mutants REV's tests missed
 Exit status: 0, or 2 on bad input (an unknown file, a baseline that fails).
 """
 
