@@ -16,8 +16,13 @@ $(STAMP): requirements.lock pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	@touch $(STAMP)
 
-## test: the suite CI runs (slow Brax integration tests included, a few of them)
+## test: the suite CI runs (slow Brax integration tests included, a few of them; the MJX
+## parity of the tasks beyond Hopper-v5 and the MJX end-to-end sweep, marked heavy, are not)
 test: install
+	$(PY) -m pytest -q -n 2 --dist loadgroup -m "not heavy"
+
+## test-all: every test, the heavy MJX ones included (about 5 more minutes of CPU on 2 cores)
+test-all: install
 	$(PY) -m pytest -q -n 2 --dist loadgroup
 
 ## test-fast: skip the tests marked slow

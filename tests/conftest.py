@@ -21,6 +21,24 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
+# The MJX physics parity cases beyond Hopper-v5 compile the other tasks' physics (20-90 s each on
+# a 2-core CPU, cold): `make test` keeps Hopper's and leaves the rest to `make test-all`.
+HEAVY_BEYOND_HOPPER = {
+    "test_one_step_teacher_forced_parity",
+    "test_reset_distribution_matches_gymnasium",
+}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """Mark `heavy` (pyproject's markers) the MJX parity cases of tasks other than Hopper-v5,
+    before `-m` selects."""
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        task = callspec.params.get("task") if callspec is not None else None
+        if item.originalname in HEAVY_BEYOND_HOPPER and task not in (None, "Hopper-v5"):
+            item.add_marker(pytest.mark.heavy)
+
 
 def cache_dir() -> str:
     """Where the persistent compilation cache lives (shared with subprocesses of the tests)."""

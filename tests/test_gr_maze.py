@@ -212,6 +212,7 @@ def test_antmaze_model_reset_and_observation():
 
 
 @pytest.mark.slow
+@pytest.mark.heavy
 def test_antmaze_one_step_parity():
     """AntMaze_UMaze-v4, 200 reference states (RK4, 5 substeps; the compile alone takes
     minutes on 2 cores). The envelope is Ant-v5's measured one (`test_mjx_locomotion_parity`:

@@ -178,6 +178,7 @@ SWEEP = ["--method", "iql", "--env.task", "Hopper-v5", "--env.episode-length", "
 
 
 @pytest.mark.slow
+@pytest.mark.heavy
 @pytest.mark.xdist_group("mjx_hopper_sweep")
 def test_short_sweeps_on_minari_and_d4rl_data(minari_root, tmp_path, capsys):
     collect("mujoco/hopper/medium-v0", "Hopper-v5")

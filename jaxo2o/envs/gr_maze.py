@@ -46,7 +46,9 @@ move), so its rare wall contacts keep MJX's margin-less behaviour.
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import io
 import os
 import sys
 from dataclasses import dataclass, field
@@ -59,12 +61,17 @@ import jax
 import jax.numpy as jnp
 import mujoco
 import numpy as np
-from gymnasium_robotics.envs.maze import maps
-from gymnasium_robotics.envs.maze.maze_v4 import Maze
 from mujoco import mjx
 
 from jaxo2o.envs.base import EnvState, StepResult, time_limit
 from jaxo2o.envs.mjx_base import MjxPhysics
+
+# Importing gymnasium_robotics prints a notice about its Adroit tasks' rewards to stderr (through
+# farama_notifications); it does not concern the mazes and would break the command line's
+# one-line errors, so it is kept off stderr.
+with contextlib.redirect_stderr(io.StringIO()):
+    from gymnasium_robotics.envs.maze import maps
+    from gymnasium_robotics.envs.maze.maze_v4 import Maze
 
 GOAL_THRESHOLD = 0.45  # maze_v4.py:382,389,400
 POSITION_NOISE = 0.25  # maze_v4.py:257, times the scaling
