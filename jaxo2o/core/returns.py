@@ -53,13 +53,8 @@ class ReturnTransitions(NamedTuple):
     mc_return: jax.Array
     mc_horizon: jax.Array
 
-    @property
-    def mask(self) -> jax.Array:
-        return 1.0 - self.terminated.astype(jnp.float32)
-
-    @property
-    def size(self) -> int:
-        return int(self.reward.shape[0])
+    mask = Transitions.mask  # the same bootstrap mask and length as `Transitions`
+    size = Transitions.size
 
 
 def with_columns(t: Transitions, mc_return, mc_horizon) -> ReturnTransitions:
