@@ -38,6 +38,7 @@ from benchmarks.compare import compare, summary
 from benchmarks.dataset_check import dataset_report, differs_line, write_fingerprints
 from benchmarks.suite import SUITES, MethodSpec, Suite, domain_of
 from jaxo2o import presets
+from jaxo2o.cli import one_line_errors
 from jaxo2o.config import ConfigError, EnvConfig, RunConfig
 from jaxo2o.core.runner import enable_compilation_cache
 from jaxo2o.data import DatasetError, dataset_id, load_dataset, normalized_score
@@ -389,7 +390,8 @@ def write_report(args: BenchArgs, suite: Suite, got: Collected, root: Path, t_st
 
 def main(argv: list[str] | None = None) -> int:
     try:
-        args = tyro.cli(BenchArgs, args=argv, description=__doc__)
+        with one_line_errors():
+            args = tyro.cli(BenchArgs, args=argv, description=__doc__)
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -26,6 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 import tyro
 
+from jaxo2o.cli import one_line_errors
 from jaxo2o.config import ConfigError, EnvConfig, RunConfig
 from jaxo2o.core.loop import Trainer
 from jaxo2o.data import DatasetError
@@ -64,9 +65,10 @@ def interval(values: np.ndarray) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = tyro.cli(EvaluateArgs, args=argv, description=__doc__)
-    folder = Path(args.folder)
     try:
+        with one_line_errors():
+            args = tyro.cli(EvaluateArgs, args=argv, description=__doc__)
+        folder = Path(args.folder)
         if args.episodes < 1:
             raise ConfigError(f"episodes: must be >= 1, got {args.episodes}")
         exp = experiment_from_meta(folder)

@@ -49,6 +49,7 @@ from typing import Annotated, Any
 import jax
 import tyro
 
+from jaxo2o.cli import one_line_errors
 from jaxo2o.config import PROTOCOLS, ConfigError
 from jaxo2o.core import distributed
 from jaxo2o.core.distributed import DistributedConfig
@@ -157,7 +158,8 @@ def _grid_keys(exp: Experiment) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     try:
-        args = tyro.cli(SweepArgs, args=argv, description=__doc__)
+        with one_line_errors():  # bad options and failed validation: one line, not tyro's box
+            args = tyro.cli(SweepArgs, args=argv, description=__doc__)
     except (ConfigError, ValueError) as e:  # raised while building the validated configs
         return fail(str(e))
     distributed.initialize(args.distributed)  # before anything touches a device

@@ -1,9 +1,15 @@
-"""Bad input at the sweep's command line: one line on stderr naming the problem, exit status 2,
-no traceback, nothing written, all before anything compiles."""
+"""Bad input at the command lines (sweep, bench, evaluate, data): one line on stderr naming the
+problem, exit status 2, no traceback, nothing written, all before anything compiles."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
+from conftest import REPO_ROOT
 
 from jaxo2o.sweep import main as sweep_main
 from tests.test_sweep_lines import write_point_dataset
@@ -66,3 +72,51 @@ def test_dataset_of_another_task_is_refused_before_tracing(tmp_path, capsys, mon
     assert "dataset jaxo2o/point/medium-smoke-v0: observations have 4 dimensions" in err
     assert "the task expects 11" in err  # Brax reacher's observation size
     assert not out.exists()
+
+
+# What tyro itself rejects while building the configs (an unknown option, a value of the wrong
+# type, a config's own validation) is one line too, in every command line built with tyro; run
+# as the user runs them, in a fresh process, in an empty folder that stays empty.
+OUT = {m: ["--out", "out"] for m in ("jaxo2o.sweep", "benchmarks.run")}  # inside the folder
+
+
+def run_cli(module: str, argv: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    env = os.environ | {"PYTHONPATH": str(REPO_ROOT)}
+    cmd = [sys.executable, "-m", module, *argv]
+    return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.parametrize(
+    "module, argv, words",
+    [
+        ("jaxo2o.sweep", ["--method.expectile", "2"], ["unknown option --method.expectile"]),
+        ("jaxo2o.sweep", ["--nosuch", "1"], ["unknown option --nosuch"]),
+        ("jaxo2o.sweep", ["--seeds", "abc"], ["--seeds", "expected INT", "'abc'"]),
+        ("jaxo2o.sweep", ["--run.batch-size", "1.5"], ["--run.batch-size", "INT", "'1.5'"]),
+        ("jaxo2o.sweep", ["--env.task", "nosuch"], ["env.task: unknown 'nosuch'", "hopper"]),
+        ("jaxo2o.sweep", ["--method", "nosuch"], ["method: unknown 'nosuch'", "iql"]),
+        ("jaxo2o.sweep", ["--run.offline-steps", "-5"], ["run.offline_steps:", ">= 0", "-5"]),
+        ("jaxo2o.sweep", ["--grid", "expectile=a"], ["grid.expectile: expected a number", "'a'"]),
+        ("benchmarks.run", ["--nosuch"], ["unknown option --nosuch"]),
+        ("benchmarks.run", ["--first-seed", "x"], ["--first-seed", "expected INT", "'x'"]),
+        ("jaxo2o.evaluate", [], ["missing folder"]),
+        ("jaxo2o.evaluate", ["somewhere", "--episodes", "x"], ["--episodes", "expected INT"]),
+        ("jaxo2o.data", [], ["name a command", "generate", "info"]),
+        ("jaxo2o.data", ["info"], ["missing dataset-id"]),
+        ("jaxo2o.data", ["nosuch"], ["unexpected argument nosuch"]),
+    ],
+)  # fmt: skip
+def test_tyro_errors_get_one_line_and_exit_2(tmp_path, module, argv, words):
+    got = run_cli(module, [*argv, *OUT.get(module, [])], tmp_path)
+    lines = [line for line in got.stderr.splitlines() if line.strip()]
+    assert got.returncode == 2, got.stderr
+    assert len(lines) == 1 and lines[0].startswith("error: "), got.stderr
+    for word in words:
+        assert word in lines[0]
+    assert list(tmp_path.iterdir()) == []  # nothing written
+
+
+@pytest.mark.parametrize("module", ["jaxo2o.sweep", "benchmarks.run", "jaxo2o.evaluate"])
+def test_help_still_works(tmp_path, module):
+    got = run_cli(module, ["--help"], tmp_path)
+    assert got.returncode == 0 and "usage" in got.stdout.lower() and not got.stderr.strip()

@@ -21,6 +21,8 @@ from typing import Annotated
 import numpy as np
 import tyro
 
+from jaxo2o.cli import one_line_errors
+from jaxo2o.config import ConfigError
 from jaxo2o.core.runner import enable_compilation_cache
 from jaxo2o.data.artefact import ROOT, artefact_path, export_dataset
 from jaxo2o.data.dataset import DatasetError, normalized_score
@@ -216,9 +218,14 @@ def export(ids: Annotated[tuple[str, ...], tyro.conf.Positional], to: str = "") 
 
 
 def main(argv: list[str] | None = None) -> int:
-    return tyro.extras.subcommand_cli_from_dict(
-        {"generate": generate, "list": list_datasets, "info": info, "export": export},
-        prog="python -m jaxo2o.data",
-        description=__doc__,
-        args=argv,
-    )
+    try:
+        with one_line_errors():
+            return tyro.extras.subcommand_cli_from_dict(
+                {"generate": generate, "list": list_datasets, "info": info, "export": export},
+                prog="python -m jaxo2o.data",
+                description=__doc__,
+                args=argv,
+            )
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
