@@ -41,10 +41,11 @@ from jaxo2o import presets
 from jaxo2o.cli import one_line_errors
 from jaxo2o.config import ConfigError, EnvConfig, RunConfig
 from jaxo2o.core.runner import enable_compilation_cache
-from jaxo2o.data import DatasetError, dataset_id, load_dataset, normalized_score
+from jaxo2o.data import DatasetError, load_dataset, normalized_score
 from jaxo2o.data.fingerprint import fingerprint
 from jaxo2o.data.generate import ensure_datasets
-from jaxo2o.data.tiers import TIERS
+from jaxo2o.data.minari_io import dataset_folder, datasets_root
+from jaxo2o.data.tiers import TIERS, StandardData, tier_dataset_id
 from jaxo2o.experiment import Experiment
 from jaxo2o.experiment.lines import Line
 from jaxo2o.experiment.results import DIP_TEXT
@@ -222,7 +223,7 @@ def suite_lines(args: BenchArgs, suite: Suite, tasks: list, specs: list) -> list
         for kind in dict.fromkeys(offline_kinds + online_kinds):
             if args.kinds and kind not in args.kinds:
                 continue
-            ds_id = dataset_id(t.task, kind, args.tier)
+            ds_id = tier_dataset_id(t, kind, args.tier)
             if kind in offline_kinds and not args.skip_offline_table:
                 exp = offline_experiment(suite, env, ds_id, domain)
                 lines.append(Line("offline", t.task, kind, exp))
@@ -239,15 +240,38 @@ def suite_lines(args: BenchArgs, suite: Suite, tasks: list, specs: list) -> list
     ]
 
 
+def require_standard(args: BenchArgs, suite: Suite, tasks: list) -> None:
+    """Stop with one line when a standard dataset the selection reads is not in the Minari root
+    (the paper tier reads the field's datasets; it never makes or fetches them)."""
+    missing = [
+        ds_id
+        for t in tasks
+        if isinstance(t, StandardData)
+        for kind in suite.kinds_of(domain_of(t))[0]
+        if not args.kinds or kind in args.kinds
+        for ds_id in [tier_dataset_id(t, kind, args.tier)]
+        if not dataset_folder(ds_id).is_dir()
+    ]
+    if missing:
+        more = f" and {len(missing) - 1} more are" if len(missing) > 1 else " is"
+        raise ConfigError(
+            f"dataset: {missing[0]}{more} not in the Minari root {datasets_root()}; the "
+            f"{args.tier} tier reads the standard datasets: `minari download {' '.join(missing)}`"
+            " puts them there (or set MINARI_DATASETS_PATH)"
+        )
+
+
 def run_suite(args: BenchArgs, suite: Suite, tasks: list, specs: list, root: Path) -> Collected:
     """Make the datasets, then run (or reuse) every line of the selection."""
     out = Collected()
     t0 = time.perf_counter()
     if not args.report_only:
-        for domain in dict.fromkeys(domain_of(t) for t in tasks):
+        require_standard(args, suite, tasks)
+        made = [t for t in tasks if not isinstance(t, StandardData)]
+        for domain in dict.fromkeys(domain_of(t) for t in made):
             kinds = tuple(dict.fromkeys(sum(suite.kinds_of(domain), ())))
             kinds = tuple(k for k in kinds if not args.kinds or k in args.kinds)
-            names = tuple(t.task for t in tasks if domain_of(t) == domain)
+            names = tuple(t.task for t in made if domain_of(t) == domain)
             if kinds:
                 ensure_datasets(args.tier, tasks=names, kinds=kinds)
     out.data_seconds = time.perf_counter() - t0

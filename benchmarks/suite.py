@@ -261,9 +261,12 @@ SUITES: dict[str, Suite] = {
     # - ACA and sac-direct: 500k offline (SAC+ML) + 100k online steps, 10 episodes every 1k steps
     #   in both phases (`run_sacml.py`, `run_aca.py`: epochs of 1000 steps, d3rlpy's evaluation);
     #   updates begin once the buffer holds a batch (the seeded protocol), no warm-up.
+    # - locomotion: Gymnasium's v5 tasks on Minari's `mujoco/<body>/{simple,medium,expert}-v0`
+    #   (`data.tiers.PAPER`), read from the user's Minari root.
     "paper": Suite(
         tier="paper",
-        kinds=("medium", "medium-replay", "medium-expert"),
+        kinds=("simple", "medium", "expert"),
+        offline_kinds=("simple", "medium", "expert"),
         seeds=8,
         budget=Budget(1_000_000, 1_000_000, 50_000, 10_000, 10, 5_000, 5_000),
         width=256,

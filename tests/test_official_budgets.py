@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 from benchmarks.aca_schedule import end_of_schedule
-from benchmarks.run import experiment_for
+from benchmarks.run import BenchArgs, experiment_for, main, suite_lines
 from benchmarks.suite import SUITES, domain_of
 from jaxo2o.config import EnvConfig
 from jaxo2o.data.dataset import dataset_id
-from jaxo2o.data.tiers import TIERS
+from jaxo2o.data.tiers import TIERS, StandardData
 from jaxo2o.experiment.runner import finished
 
 REPO = Path(__file__).resolve().parent.parent
@@ -41,6 +41,41 @@ def test_paper_tier_lines_use_their_official_budgets(domain):
     for x, y in (("pex", "iql-direct"), ("famo2o", "iql-union"), ("aca", "sac-direct")):
         assert run[x].online_steps == run[y].online_steps
         assert run[x].online_eval_every == run[y].online_eval_every
+
+
+def test_paper_tier_names_the_v5_tasks_on_their_standard_datasets():
+    """Locomotion in the paper tier: Gymnasium's v5 ids on Minari's `mujoco/<body>/<kind>-v0`,
+    each line on its method's official budget."""
+    tier, suite = TIERS["paper"], SUITES["paper"]
+    standard = [t for t in tier.tasks if isinstance(t, StandardData)]
+    assert [t.task for t in standard] == ["Hopper-v5", "Walker2d-v5", "HalfCheetah-v5", "Ant-v5"]
+    lines = suite_lines(BenchArgs(tier="paper"), suite, standard[:1], list(suite.methods))
+    datasets = {line.experiment.dataset for line in lines}
+    assert datasets == {f"mujoco/hopper/{k}-v0" for k in ("simple", "medium", "expert")}
+    by_label = {line.label: line.experiment for line in lines if line.kind == "medium"}
+    assert by_label["famo2o"].env.task == "Hopper-v5"
+    assert by_label["famo2o"].env.episode_length == 1000
+    assert (by_label["aca"].run.offline_steps, by_label["aca"].run.online_steps) == (
+        500_000,
+        100_000,
+    )
+    assert by_label["famo2o"].run.online_steps == 1_000_000
+
+
+def test_paper_tier_without_the_standard_datasets_stops_with_one_line(
+    tmp_path, monkeypatch, capsys
+):
+    """Nothing is fetched or made: a missing dataset is named, with the command that gets it,
+    before anything runs or is written."""
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path / "minari"))
+    out = tmp_path / "out"
+    code = main(["--tier", "paper", "--tasks", "Hopper-v5", "Ant-v5", "--kinds", "medium",
+                 "--out", str(out)])  # fmt: skip
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1
+    assert "mujoco/hopper/medium-v0 and 1 more are not in the Minari root" in err[0]
+    assert "minari download mujoco/hopper/medium-v0 mujoco/ant/medium-v0" in err[0]
+    assert not out.exists()
 
 
 REFERENCE_LINES = (

@@ -64,7 +64,7 @@ from jaxo2o.data.minari_io import (
 )
 from jaxo2o.data.recipe import ALL_KINDS, KINDS, MAZE_KINDS, TaskData, recipe_dict, recipe_hash
 from jaxo2o.data.rollout import Episodes, Roller, concat_episodes
-from jaxo2o.data.tiers import TIERS
+from jaxo2o.data.tiers import TIERS, StandardData
 from jaxo2o.envs import make_env
 from jaxo2o.methods.sac import SAC, SACConfig
 from jaxo2o.provenance import provenance
@@ -627,6 +627,9 @@ def ensure_datasets(
     ids = []
     for data in t.tasks:
         if tasks and data.task not in tasks:
+            continue
+        if isinstance(data, StandardData):  # the field's own datasets: read, never made here
+            log(f"[{data.task}] reads the standard datasets from the Minari root; none to make")
             continue
         maze = isinstance(data, MazeData)
         own, hash_of = (MAZE_KINDS, maze_recipe_hash) if maze else (KINDS, recipe_hash)

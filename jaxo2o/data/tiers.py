@@ -5,11 +5,14 @@
   (2x64, learning rate 1e-3) reaches a real expert within a few minutes: every dataset of the tier
   is made in about 20 minutes on 2 cores (measured: results/datasets-quick.md). And the three
   point-mass mazes (`play`, `diverse`; `jaxo2o/data/maze.py`), about 40 s each.
-- `paper`: D4RL's tasks and sizes (halfcheetah, hopper, walker2d, ant; 1M transitions per
-  rollout dataset; SAC 2x256 for 1M steps). Defined, not run here: it needs an accelerator.
-  The mazes with AntMaze's 1M transitions per dataset.
+- `paper`: the field's standard locomotion benchmark: Gymnasium's `Hopper-v5`, `Walker2d-v5`,
+  `HalfCheetah-v5` and `Ant-v5` (MJX ports, `envs.locomotion`) on the Minari datasets
+  `mujoco/<body>/{simple,medium,expert}-v0`, read from the user's Minari root (`minari download`
+  puts them there; never made or fetched here). And the point-mass mazes with AntMaze's 1M
+  transitions per dataset. Defined, not run here: it needs an accelerator.
 
-A tier line is a `TaskData` (SAC-made kinds) or a `MazeData` (the mazes' kinds).
+A tier line is a `TaskData` (SAC-made kinds), a `MazeData` (the mazes' kinds) or a
+`StandardData` (a standard task whose datasets are the field's own).
 
 How each kind is made from the numbers below: `jaxo2o/data/generate.py`. The O2O run settings
 of each tier live in `benchmarks/suite.py`.
@@ -19,18 +22,42 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from jaxo2o.data.dataset import dataset_id
 from jaxo2o.data.maze import MazeData, MazeSizes
 from jaxo2o.data.recipe import ALL_KINDS, BehaviourSAC, DatasetSizes, TaskData
+from jaxo2o.data.standard import STANDARD_KINDS, standard_dataset_id
 from jaxo2o.envs.maze import LAYOUTS
+
+
+@dataclass(frozen=True)
+class StandardData:
+    """A tier line on a standard task whose datasets are the field's published ones, read by
+    their ids from the user's Minari root (`data.standard`); nothing is made for it."""
+
+    task: str  # a Gymnasium id, e.g. "Hopper-v5"
+    kinds: tuple[str, ...] = STANDARD_KINDS
+    backend: str = "mjx"  # the v5 tasks always step MJX (`envs.locomotion`)
+    episode_length: int = 1000  # Gymnasium's time limit of the v5 tasks
+
+
+TierLine = TaskData | MazeData | StandardData
+
+
+def tier_dataset_id(line: TierLine, kind: str, tier: str) -> str:
+    """The Minari id of a tier line's dataset of `kind`: the standard id of a `StandardData`
+    line (e.g. `mujoco/hopper/medium-v0`), else the id of the dataset made for the tier."""
+    if isinstance(line, StandardData):
+        return standard_dataset_id(line.task, kind)
+    return dataset_id(line.task, kind, tier)
 
 
 @dataclass(frozen=True)
 class Tier:
     name: str
-    tasks: tuple[TaskData | MazeData, ...]
+    tasks: tuple[TierLine, ...]
     kinds: tuple[str, ...] = ALL_KINDS  # each task makes those of its own kinds among these
 
-    def task(self, name: str) -> TaskData | MazeData:
+    def task(self, name: str) -> TierLine:
         for t in self.tasks:
             if t.task == name:
                 return t
@@ -127,31 +154,12 @@ QUICK = Tier(
 )
 
 
-_PAPER_SAC = BehaviourSAC(
-    online_steps=1_000_000,
-    warmup_steps=10_000,
-    eval_every=10_000,
-    eval_episodes=10,
-    batch_size=256,
-    hidden=(256, 256),
-    learning_rate=3e-4,
-)
-_PAPER_SIZES = DatasetSizes(random=1_000_000, medium=1_000_000, expert=1_000_000)
+# the paper tier's locomotion: Gymnasium's v5 tasks on their standard Minari datasets
+PAPER_LOCOMOTION = ("Hopper-v5", "Walker2d-v5", "HalfCheetah-v5", "Ant-v5")
 
 PAPER = Tier(
     name="paper",
-    tasks=tuple(
-        TaskData(
-            task=name,
-            backend="mjx",  # MuJoCo's own physics, as D4RL
-            episode_length=1000,
-            sac=_PAPER_SAC,
-            sizes=_PAPER_SIZES,
-            rollout_envs=256,
-            rollout_chunk=1000,
-        )
-        for name in ("halfcheetah", "hopper", "walker2d", "ant")
-    )
+    tasks=tuple(StandardData(task=name) for name in PAPER_LOCOMOTION)
     + _mazes({name: 1_000_000 for name in LAYOUTS}, rollout_envs=250),
 )
 
