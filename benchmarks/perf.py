@@ -12,7 +12,9 @@ Measured in one run, each figure a median over repeats with its spread:
 4. a whole offline-to-online run (IQL, direct, on `point` with a synthetic dataset), each in
    its own process: compile time with a cold and a warm persistent cache, wall time split into
    compile and execution for 1, 2, 4, ... seeds, seeds sharded over 1 and 2 host devices, and
-   device memory per seed against the sweep's estimate (`jaxo2o.experiment.estimate_memory`).
+   device memory per seed against the sweep's estimate (`jaxo2o.experiment.estimate_memory`);
+5. Gymnasium's v5 locomotion tasks on MJX: env-steps/s beside Brax's hopper and MuJoCo C, and
+   the same whole IQL run on `Hopper-v5` and on Brax's `hopper` (`benchmarks.perf_locomotion`).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ import psutil
 
 from benchmarks.perf_ceilings import copy_bandwidth, matmul_rate, paired_ratio, sum_bandwidth
 from benchmarks.perf_env import build_env_bench
+from benchmarks.perf_locomotion import measure_locomotion
 from benchmarks.perf_profile import breakdown
 from benchmarks.perf_report import machine_info, plot, render
 from benchmarks.perf_run import (
@@ -77,6 +80,10 @@ class Mode:
     compile_repeats: int
     fresh_run_cache: bool  # scaling runs compile cold (True) or use the project's cache
     brax_compile_repeats: int = 0  # cold/warm compiles of the same run on a Brax task
+    # section 5: the v5 tasks measured (with Brax's hopper beside them) and their env counts
+    loco_tasks: tuple[str, ...] = ("Hopper-v5", "hopper")
+    loco_envs: tuple[int, ...] = (1, 5, 64)  # 5: the whole run's evaluation episodes
+    loco_steps: int = 100
 
 
 _POINT = (("point", "positional", 1, 2000), ("point", "positional", 256, 200))
@@ -106,6 +113,7 @@ FULL = Mode(
     compile_repeats=3,
     fresh_run_cache=True,
     brax_compile_repeats=1,
+    loco_tasks=("Hopper-v5", "Walker2d-v5", "HalfCheetah-v5", "Ant-v5", "hopper"),
 )
 QUICK = Mode(
     name="quick",
@@ -123,6 +131,8 @@ QUICK = Mode(
     device_seeds=(2,),
     compile_repeats=1,
     fresh_run_cache=False,
+    loco_envs=(1, 5),
+    loco_steps=20,
 )
 
 
@@ -265,6 +275,13 @@ def measure_run(mode: Mode) -> dict[str, Any]:
     return out
 
 
+def measure_locomotion_section(mode: Mode) -> dict[str, Any]:
+
+    return measure_locomotion(
+        mode.loco_tasks, mode.loco_envs, mode.loco_steps, mode.repeats, log=log
+    )
+
+
 def paper_scale_memory() -> dict[str, Any]:
     """The estimate for a paper-tier run (2x256 IQL, 1M-row buffer on hopper), to show where the
     memory limit starts to bind the number of seeds."""
@@ -292,8 +309,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=str(REPO / "results"), help="folder for perf.*")
     parser.add_argument(
         "--sections",
-        default="ceilings,updates,envs,run",
-        help="comma-separated subset of ceilings,updates,envs,run (for development)",
+        default="ceilings,updates,envs,run,locomotion",
+        help="comma-separated subset of ceilings,updates,envs,run,locomotion",
     )
     args = parser.parse_args(argv)
     mode = QUICK if args.quick else FULL
@@ -318,6 +335,7 @@ def main(argv: list[str] | None = None) -> int:
         "updates": measure_updates,
         "envs": measure_envs,
         "run": measure_run,
+        "locomotion": measure_locomotion_section,
     }
     for name in sections:
         log(f"section {name} ...")

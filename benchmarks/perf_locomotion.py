@@ -1,95 +1,150 @@
-"""Env-steps/s of the MJX ports of Gymnasium's v5 tasks beside Brax's hopper and MuJoCo C.
+"""`make perf` section 5: Gymnasium's v5 locomotion tasks on MJX beside Brax and MuJoCo C.
 
-Device tasks: `steps` random-action environment steps with auto-reset, as one compiled
-`lax.scan`, for 1 and `--envs` environments side by side; reported: compile seconds (first call,
-without the persistent cache) and the median steps/s over `--repeats` timed calls. MuJoCo C:
-Gymnasium's own env, one environment, random actions, resets at episode ends.
+1. Env-steps/s: `steps` random-action steps with auto-reset as one compiled `lax.scan`
+   (`perf_env.build_env_bench`), for 1 and `envs` environments side by side, of every MJX port
+   and of Brax's `hopper` (positional backend, the quick tier's kind of task); and Gymnasium's own
+   env (MuJoCo C, one environment on the host, random actions, resets at episode ends).
+2. A whole offline-to-online IQL run (`perf_worker`, 1 seed, the same spec on both tasks) on
+   `Hopper-v5` and on Brax's `hopper`: compile with a cold and a warm persistent cache, the run's
+   wall time, and the share of it that its environment steps take at the section's measured
+   rates (online steps: one environment; evaluations: `eval_episodes` environments side by side).
 
-    python -m benchmarks.perf_locomotion [--tasks Hopper-v5 hopper] [--envs 64] [--steps 200]
+    python -m benchmarks.perf_locomotion [--tasks Hopper-v5 hopper] [--envs 64] [--steps 100]
 """
 
 from __future__ import annotations
 
 import argparse
-import platform
+import shutil
+import tempfile
 import time
+from typing import Any
 
 import gymnasium as gym
-import jax
-import jax.numpy as jnp
 import numpy as np
 
-from jaxo2o.envs import make_env, step_autoreset
+from benchmarks.perf_env import build_env_bench
+from benchmarks.perf_run import batch_runs, run_worker
+from benchmarks.perf_stats import rates, spread, time_calls
 from jaxo2o.envs.locomotion import LOCOMOTION_TASKS
 
-
-def device_rate(task: str, n_envs: int, steps: int, repeats: int) -> tuple[float, float]:
-    """(compile seconds, median env-steps/s) of `task` on the device."""
-    env = make_env(task, backend="positional")
-
-    def run(key):
-        keys = jax.random.split(key, n_envs)
-        state = jax.vmap(env.reset)(keys)
-
-        def body(s, k):
-            ka, kr = jax.random.split(k)
-            a = jax.random.uniform(ka, (n_envs, env.action_size), minval=-1.0, maxval=1.0)
-            s, res = jax.vmap(lambda st, ac, kk: step_autoreset(env, st, ac, kk))(
-                s, a, jax.random.split(kr, n_envs)
-            )
-            return s, res.reward
-
-        _, rewards = jax.lax.scan(body, state, jax.random.split(key, steps))
-        return rewards.sum()
-
-    f = jax.jit(run)
-    t0 = time.perf_counter()
-    compiled = f.lower(jax.random.PRNGKey(0)).compile()
-    compile_s = time.perf_counter() - t0
-    jax.block_until_ready(compiled(jax.random.PRNGKey(1)))
-    times = []
-    for r in range(repeats):
-        t0 = time.perf_counter()
-        jax.block_until_ready(compiled(jax.random.PRNGKey(2 + r)))
-        times.append(time.perf_counter() - t0)
-    return compile_s, n_envs * steps / float(np.median(times))
+# the whole run: IQL, direct protocol, 2x64 networks, batch 256, on a 2,000-step random dataset;
+# 1,000 offline updates, 1,000 online steps; 5 evaluation episodes of up to 1,000 steps, twice a
+# phase (`perf_worker.build_plan`)
+WHOLE_RUN = {
+    "dataset_rows": 2000,
+    "offline_steps": 1000,
+    "online_steps": 1000,
+    "eval_episodes": 5,
+    "episode_length": 1000,
+}
+BRAX_HOPPER = {"task": "hopper", "backend": "positional"}
 
 
-def mujoco_c_rate(task: str, steps: int, repeats: int) -> float:
-    """Median env-steps/s of Gymnasium's own env (MuJoCo C), one environment."""
+def mujoco_c_rate(task: str, steps: int, repeats: int) -> dict[str, float]:
+    """Env-steps/s of Gymnasium's own env (MuJoCo C), one environment, spread over repeats."""
     env = gym.make(task)
     env.action_space.seed(0)
     env.reset(seed=0)
-    rates = []
+    out = []
     for _ in range(repeats):
         t0 = time.perf_counter()
         for _ in range(steps):
             _, _, term, trunc, _ = env.step(env.action_space.sample())
             if term or trunc:
                 env.reset()
-        rates.append(steps / (time.perf_counter() - t0))
-    return float(np.median(rates))
+        out.append(steps / (time.perf_counter() - t0))
+    env.close()
+    return spread(out).as_dict()
+
+
+def env_rows(
+    tasks: tuple[str, ...], envs: tuple[int, ...], steps: int, repeats: int, log: Any = print
+) -> list[dict[str, Any]]:
+    """Env-steps/s rows: each task on the device for every count in `envs`, and each MJX port's
+    reference (MuJoCo C) with one environment."""
+    rows = []
+    for task in tasks:
+        mjx = task in LOCOMOTION_TASKS
+        sim = "MJX (jaxo2o port)" if mjx else "Brax positional"
+        for n in envs:
+            bench = build_env_bench(task, "positional", n, steps, 1000)
+            r = rates(bench.steps_per_call, time_calls(bench.call, repeats))
+            rows.append(
+                {
+                    "task": task,
+                    "simulator": sim,
+                    "num_envs": n,
+                    "compile_seconds": bench.compile_seconds,
+                    "steps_per_s": r.as_dict(),
+                }
+            )
+            log(f"locomotion {task} ({sim}) x{n}: {r.median:,.0f} env-steps/s")
+        if mjx:
+            r = mujoco_c_rate(task, 20 * steps, repeats)
+            rows.append(
+                {
+                    "task": task,
+                    "simulator": "MuJoCo C (Gymnasium)",
+                    "num_envs": 1,
+                    "compile_seconds": None,
+                    "steps_per_s": r,
+                }
+            )
+            log(f"locomotion {task} (MuJoCo C) x1: {r['median']:,.0f} env-steps/s")
+    return rows
+
+
+def whole_runs(repeats: int, log: Any = print) -> dict[str, Any]:
+    """The same IQL run on Hopper-v5 (MJX) and Brax's hopper: every chunk program compiled with a
+    fresh persistent cache (cold), again in a new process with it (warm), then the run executed
+    `repeats` times by a third process on that cache."""
+    out: dict[str, Any] = {"spec": WHOLE_RUN}
+    for name, task in (("Hopper-v5", {"task": "Hopper-v5"}), ("hopper", BRAX_HOPPER)):
+        spec = WHOLE_RUN | task
+        folder = tempfile.mkdtemp(prefix="jaxo2o-perf-cache-")
+        try:
+            cold = run_worker(spec | {"compile_only": True}, folder)
+            warm = run_worker(spec | {"compile_only": True}, folder)
+            run = batch_runs(spec, [1], 1, repeats, folder)[0]
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+        out[name] = {
+            "compile_cold_seconds": cold["compile_seconds"],
+            "compile_warm_seconds": warm["compile_seconds"],
+            "run": run,
+        }
+        log(
+            f"locomotion whole run on {name}: compile cold {cold['compile_seconds']:.1f} s, "
+            f"warm {warm['compile_seconds']:.1f} s, run {run['run_seconds']['median']:.1f} s"
+        )
+    return out
+
+
+def measure_locomotion(
+    tasks: tuple[str, ...], envs: tuple[int, ...], steps: int, repeats: int, log: Any = print
+) -> dict[str, Any]:
+    return {
+        "envs": env_rows(tasks, envs, steps, repeats, log),
+        "whole_run": whole_runs(repeats, log),
+    }
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--tasks", nargs="*", default=["Hopper-v5", "hopper"])
     ap.add_argument("--envs", type=int, default=64)
-    ap.add_argument("--steps", type=int, default=200)
+    ap.add_argument("--steps", type=int, default=100)
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
-    print(f"{platform.processor() or platform.machine()}, jax {jax.__version__}")
+    rows = env_rows(tuple(args.tasks), (1, WHOLE_RUN["eval_episodes"], args.envs), args.steps,
+                    args.repeats)  # fmt: skip
     print("| task | simulator | envs | compile s | env-steps/s |\n|---|---|---|---|---|")
-    for task in args.tasks:
-        sim = "MJX (jaxo2o port)" if task in LOCOMOTION_TASKS else "Brax positional"
-        for n in (1, args.envs):
-            c, rate = device_rate(task, n, args.steps, args.repeats)
-            print(f"| {task} | {sim} | {n} | {c:.1f} | {rate:,.0f} |", flush=True)
-        if task in LOCOMOTION_TASKS:
-            rate = mujoco_c_rate(task, 20 * args.steps, args.repeats)
-            print(f"| {task} | MuJoCo C (Gymnasium) | 1 | - | {rate:,.0f} |", flush=True)
+    for r in rows:
+        c = "-" if r["compile_seconds"] is None else f"{r['compile_seconds']:.1f}"
+        rate = float(np.median(r["steps_per_s"]["median"]))
+        print(f"| {r['task']} | {r['simulator']} | {r['num_envs']} | {c} | {rate:,.0f} |")
 
 
 if __name__ == "__main__":
-    jnp.zeros(())  # initialise the backend before timing
     main()

@@ -87,6 +87,8 @@ def render(res: dict[str, Any]) -> str:
         parts.append(_envs(res["envs"]))
     if "run" in res:
         parts.append(_run(res["run"], res.get("paper_scale_memory")))
+    if "locomotion" in res:
+        parts.append(_locomotion(res["locomotion"]))
     parts.append(_findings(res))
     return "\n".join(parts)
 
@@ -253,6 +255,73 @@ def _envs(rows_in: list[dict[str, Any]]) -> str:
         "scan alone (with the project's persistent cache: a second run of `make perf` reads "
         "them from the cache).\n\n"
         + _table(["task", "backend", "envs", "env steps/s", "compile s"], rows)
+    )
+
+
+def _locomotion(loco: dict[str, Any]) -> str:
+    rows = [
+        [
+            r["task"],
+            r["simulator"],
+            str(r["num_envs"]),
+            _spread_text(r["steps_per_s"]),
+            "-" if r["compile_seconds"] is None else f"{r['compile_seconds']:.1f}",
+        ]
+        for r in loco["envs"]
+    ]
+    whole = loco["whole_run"]
+    spec = whole["spec"]
+    brax_s = whole["hopper"]["run"]["run_seconds"]["median"]
+    run_rows = []
+    for task in ("Hopper-v5", "hopper"):
+        w = whole[task]
+        run = w["run"]
+        n_eval = run.get("evaluations") or 0
+        eval_steps = n_eval * spec["eval_episodes"] * spec["episode_length"]
+        run_s = run["run_seconds"]["median"]
+        extra = f"{(run_s - brax_s) / run_s:.0%}" if task != "hopper" else "-"
+        run_rows.append(
+            [
+                task,
+                f"{w['compile_cold_seconds']:.1f}",
+                f"{w['compile_warm_seconds']:.1f}",
+                _spread_text(run["run_seconds"]),
+                f"{run_s / brax_s:.1f}",
+                f"{spec['online_steps']:,} + {eval_steps:,} ({n_eval} evaluations)",
+                extra,
+            ]
+        )
+    return (
+        "\n## 5. Standard locomotion: Gymnasium's v5 tasks on MJX\n\n"
+        "Env-steps/s as in section 3 (a jitted scan of auto-resetting steps with random "
+        "actions) for the MJX ports of Gymnasium's v5 tasks (`jaxo2o/envs/locomotion.py`, "
+        "Gymnasium's own XML and solver settings) beside Brax's `hopper` (positional backend) "
+        "and Gymnasium's env itself (MuJoCo C, one environment on the host, random actions). "
+        "Compile seconds: the scan alone, in this process (persistent cache on).\n\n"
+        + _table(["task", "simulator", "envs", "env steps/s", "compile s"], rows)
+        + "\nThe same whole offline-to-online IQL run (direct, 1 seed, 2x64 networks, batch 256, "
+        f"{spec['offline_steps']:,} offline updates on a {spec['dataset_rows']:,}-step random "
+        f"dataset, {spec['online_steps']:,} online steps, {spec['eval_episodes']} evaluation "
+        f"episodes of {spec['episode_length']:,} steps) on `Hopper-v5` (MJX) and on Brax's "
+        "`hopper`, each in its own process (`perf_worker`): compile of every chunk program with "
+        "a cold and a warm persistent cache, then the run (compiled once, executed "
+        "repeatedly on that cache). Both runs make the same updates and the same number of "
+        "environment steps (online + evaluation; an evaluation always scans the full episode "
+        "length, its episodes side by side), so the difference of their run times is what the "
+        "exact physics costs beyond Brax's: a lower bound on the share of the `Hopper-v5` run "
+        "spent in physics.\n\n"
+        + _table(
+            [
+                "task",
+                "compile cold s",
+                "compile warm s",
+                "run s",
+                "x hopper's run",
+                "env steps (online + evaluation)",
+                "physics share, at least",
+            ],
+            run_rows,
+        )
     )
 
 
@@ -496,6 +565,20 @@ def _findings(res: dict[str, Any]) -> str:
                 f"- On inverted_double_pendulum: cold {cb['cold']['compile_seconds']['median']:.0f}"
                 f" s ({cb['cold']['trace_seconds']['median']:.0f} s tracing), warm "
                 f"{cb['warm']['compile_seconds']['median']:.0f} s.\n"
+            )
+    loco = res.get("locomotion")
+    if loco:
+        rate = {(r["task"], r["simulator"][:4], r["num_envs"]): r["steps_per_s"]["median"]
+                for r in loco["envs"]}  # fmt: skip
+        mjx, ref = rate.get(("Hopper-v5", "MJX ", 1)), rate.get(("Hopper-v5", "MuJo", 1))
+        runs = {t: loco["whole_run"][t]["run"]["run_seconds"]["median"]
+                for t in ("Hopper-v5", "hopper")}  # fmt: skip
+        if mjx and ref:
+            out.append(
+                f"- Hopper-v5 on MJX steps {mjx:,.0f} env-steps/s with one environment, "
+                f"{ref / mjx:.0f}x fewer than MuJoCo C on the host ({ref:,.0f}); the whole IQL "
+                f"run takes {runs['Hopper-v5'] / runs['hopper']:.1f}x as long as on Brax's "
+                "hopper, the difference being physics.\n"
             )
     out.append(
         f"\nWhat these figures explain and what was changed because of them: `{FINDINGS}`.\n"

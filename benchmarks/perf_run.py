@@ -128,6 +128,7 @@ def batch_runs(
                 "estimate": res["estimate"],
                 "finite": all(r["finite"] for r in reps),
                 "final_returns": reps[0]["final_returns"],
+                "evaluations": reps[0].get("evaluations"),
             }
         )
     return out

@@ -206,6 +206,11 @@ def measure(spec: RunSpec) -> dict[str, Any]:
             else:
                 res = run_batch(p.trainer, keys, p.hp, p.rhp, data, devices=devices, desc="perf")
         final = np.asarray(res.metrics["online"]["eval_returns"])[:, -1].mean(-1)
+        evaluations = sum(  # evaluation calls of one run (each a full-length episode scan)
+            np.asarray(m["eval_returns"]).shape[1]
+            for m in res.metrics.values()
+            if "eval_returns" in m
+        )
         repeats.append(
             {
                 "compile_seconds": res.compile_seconds,
@@ -219,6 +224,7 @@ def measure(spec: RunSpec) -> dict[str, Any]:
                 "cache_misses": events["misses"] - before["misses"],
                 "final_returns": [float(x) for x in final],
                 "final_return_mean": float(np.mean(final)),
+                "evaluations": int(evaluations),
                 "finite": bool(np.all(np.isfinite(final))),
             }
         )
