@@ -14,7 +14,9 @@ Measured in one run, each figure a median over repeats with its spread:
    compile and execution for 1, 2, 4, ... seeds, seeds sharded over 1 and 2 host devices, and
    device memory per seed against the sweep's estimate (`jaxo2o.experiment.estimate_memory`);
 5. Gymnasium's v5 locomotion tasks on MJX: env-steps/s beside Brax's hopper and MuJoCo C, and
-   the same whole IQL run on `Hopper-v5` and on Brax's `hopper` (`benchmarks.perf_locomotion`).
+   the same whole IQL run on `Hopper-v5` and on Brax's `hopper` (`benchmarks.perf_locomotion`);
+6. a full run's offline phase against an offline-only run of the same updates, alternating
+   (`benchmarks.perf_phase`).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ import psutil
 from benchmarks.perf_ceilings import copy_bandwidth, matmul_rate, paired_ratio, sum_bandwidth
 from benchmarks.perf_env import build_env_bench
 from benchmarks.perf_locomotion import measure_locomotion
+from benchmarks.perf_phase import measure_phase
 from benchmarks.perf_profile import breakdown
 from benchmarks.perf_report import machine_info, plot, render
 from benchmarks.perf_run import (
@@ -84,6 +87,9 @@ class Mode:
     loco_tasks: tuple[str, ...] = ("Hopper-v5", "hopper")
     loco_envs: tuple[int, ...] = (1, 5, 64)  # 5: the whole run's evaluation episodes
     loco_steps: int = 100
+    # section 6: offline and online steps of the full run, alternating rounds
+    phase_steps: tuple[int, int] = (8_000, 8_000)
+    phase_rounds: int = 3
 
 
 _POINT = (("point", "positional", 1, 2000), ("point", "positional", 256, 200))
@@ -133,6 +139,8 @@ QUICK = Mode(
     fresh_run_cache=False,
     loco_envs=(1, 5),
     loco_steps=20,
+    phase_steps=(400, 400),
+    phase_rounds=1,
 )
 
 
@@ -282,6 +290,11 @@ def measure_locomotion_section(mode: Mode) -> dict[str, Any]:
     )
 
 
+def measure_phase_section(mode: Mode) -> dict[str, Any]:
+
+    return measure_phase(*mode.phase_steps, mode.phase_rounds, log=log)
+
+
 def paper_scale_memory() -> dict[str, Any]:
     """The estimate for a paper-tier run (2x256 IQL, 1M-row buffer on hopper), to show where the
     memory limit starts to bind the number of seeds."""
@@ -309,8 +322,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=str(REPO / "results"), help="folder for perf.*")
     parser.add_argument(
         "--sections",
-        default="ceilings,updates,envs,run,locomotion",
-        help="comma-separated subset of ceilings,updates,envs,run,locomotion",
+        default="ceilings,updates,envs,run,locomotion,phase",
+        help="comma-separated subset of ceilings,updates,envs,run,locomotion,phase",
     )
     args = parser.parse_args(argv)
     mode = QUICK if args.quick else FULL
@@ -336,7 +349,12 @@ def main(argv: list[str] | None = None) -> int:
         "envs": measure_envs,
         "run": measure_run,
         "locomotion": measure_locomotion_section,
+        "phase": measure_phase_section,
     }
+    unknown = [name for name in sections if name not in steps]
+    if unknown:
+        print(f"error: sections: unknown {unknown}; choose from {list(steps)}", file=sys.stderr)
+        return 2
     for name in sections:
         log(f"section {name} ...")
         results[name] = steps[name](mode)

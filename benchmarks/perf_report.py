@@ -89,6 +89,8 @@ def render(res: dict[str, Any]) -> str:
         parts.append(_run(res["run"], res.get("paper_scale_memory")))
     if "locomotion" in res:
         parts.append(_locomotion(res["locomotion"]))
+    if "phase" in res:
+        parts.append(_phase(res["phase"]))
     parts.append(_findings(res))
     return "\n".join(parts)
 
@@ -322,6 +324,36 @@ def _locomotion(loco: dict[str, Any]) -> str:
             ],
             run_rows,
         )
+    )
+
+
+def _phase(ph: dict[str, Any]) -> str:
+    spec = ph["spec"]
+    rows = [
+        [
+            name,
+            f"{spec['offline_steps']:,} + {ph['online_steps'] if name == 'full' else 0:,}",
+            _spread_text(ph[name]["offline_seconds"]),
+            ", ".join(f"{x:.2f}" for x in ph[name]["raw_offline_seconds"]),
+            _spread_text(ph[name]["offline_checkpoint_seconds"]),
+        ]
+        for name in ("full", "offline-only")
+    ]
+    return (
+        "\n## 6. A full run's offline phase against an offline-only run\n\n"
+        f"IQL on Brax's `hopper` ({'x'.join(map(str, spec['hidden']))} networks, batch "
+        f"{spec['batch_size']}, a {spec['dataset_rows']:,}-step random dataset), "
+        f"{spec['evals_per_phase']} evaluation intervals a phase, on the sweep's host path: a "
+        "checkpoint after every chunk and the shared offline phase saved once computed. "
+        "The full run and the offline-only run alternate, each in its own process (compiled "
+        f"from one persistent cache), {ph['rounds']} rounds. *Offline s*: wall time of the "
+        "offline chunks, evaluations and host hooks, compile excluded; *checkpoint s*: "
+        "what the offline phase's checkpoints held the host loop up (their files are written "
+        "in the background while the next chunk runs).\n\n"
+        + _table(["run", "steps", "offline s", "each round", "checkpoint s"], rows)
+        + "\nFull over offline-only, per round: "
+        + _spread_text(ph["full_over_offline_only"])
+        + ".\n"
     )
 
 

@@ -14,9 +14,11 @@ import json
 import os
 import resource
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import jax
@@ -24,6 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxo2o.config import EnvConfig, RunConfig
+from jaxo2o.core.checkpoint import Checkpointer
 from jaxo2o.core.runner import (
     compile_run,
     enable_compilation_cache,
@@ -59,6 +62,10 @@ class RunSpec:
     eval_episodes: int = 5
     episode_length: int = 100
     dataset_rows: int = 20_000
+    evals_per_phase: int = 2  # evaluation intervals per phase (the chunks of a phase)
+    # the sweep's host path: a checkpoint after every chunk and the shared offline phase saved
+    # once computed, each in a fresh folder per repeat (`jaxo2o.experiment.runner`'s defaults)
+    checkpoint: bool = False
 
 
 class RssSampler:
@@ -127,8 +134,8 @@ def build_plan(spec: RunSpec) -> Any:
     run = RunConfig(
         offline_steps=spec.offline_steps,
         online_steps=spec.online_steps,
-        offline_eval_every=spec.offline_steps // 2,
-        online_eval_every=spec.online_steps // 2,
+        offline_eval_every=max(spec.offline_steps // spec.evals_per_phase, 1),
+        online_eval_every=max(spec.online_steps // spec.evals_per_phase, 1),
         eval_episodes=spec.eval_episodes,
         batch_size=spec.batch_size,
         buffer_capacity=spec.buffer_capacity,
@@ -200,12 +207,25 @@ def measure(spec: RunSpec) -> dict[str, Any]:
     repeats = []
     for _ in range(spec.repeats):
         before = dict(events)
-        with RssSampler() as rss:
+        with RssSampler() as rss, tempfile.TemporaryDirectory(prefix="jaxo2o-perf-") as tmp:
+            ckpt = Checkpointer(Path(tmp) / "checkpoints", "perf") if spec.checkpoint else None
+            shared = Path(tmp) / "offline" if spec.checkpoint else None
             if spec.path == "single":
                 res = run_batch_single(p.trainer, keys, p.hp, p.rhp, data)
             else:
-                res = run_batch(p.trainer, keys, p.hp, p.rhp, data, devices=devices, desc="perf")
-        final = np.asarray(res.metrics["online"]["eval_returns"])[:, -1].mean(-1)
+                res = run_batch(
+                    p.trainer,
+                    keys,
+                    p.hp,
+                    p.rhp,
+                    data,
+                    devices=devices,
+                    desc="perf",
+                    checkpoint=ckpt,
+                    shared_offline=shared,
+                )
+        last = res.metrics["online" if "online" in res.metrics else "offline"]
+        final = np.asarray(last["eval_returns"])[:, -1].mean(-1)
         evaluations = sum(  # evaluation calls of one run (each a full-length episode scan)
             np.asarray(m["eval_returns"]).shape[1]
             for m in res.metrics.values()
@@ -215,6 +235,13 @@ def measure(spec: RunSpec) -> dict[str, Any]:
             {
                 "compile_seconds": res.compile_seconds,
                 "run_seconds": res.run_seconds,
+                "offline_seconds": res.offline_seconds,
+                "checkpoint_seconds": {  # per phase, the saves' wall time
+                    ph: sum(x["seconds"] for x in ckpt.saves if x["phase"] == ph)
+                    for ph in ("offline", "online")
+                }
+                if ckpt
+                else None,
                 "programs": res.programs,
                 "n_devices": res.n_devices,
                 "memory": res.memory,

@@ -28,6 +28,7 @@ import shutil
 import sys
 import time
 import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -95,7 +96,8 @@ class Checkpointer(ChunkHook):
     """Saves the runs' carry every `every` chunks of each phase and at the end of each phase.
 
     `n_runs` (set by the runner) drops the runs it padded for sharding.
-    `saves` records (phase, chunk, bytes, seconds) of every checkpoint written.
+    `saves` records (phase, chunk, bytes, seconds the host loop waited, seconds the background
+    write took) of every checkpoint written.
     """
 
     def __init__(
@@ -108,6 +110,8 @@ class Checkpointer(ChunkHook):
         self.outputs: dict[str, list[Any]] = {"offline": [], "switch": [], "online": []}
         self.saves: list[dict[str, Any]] = []
         self.label = "checkpoint"  # how messages name what is refused
+        self._writer: ThreadPoolExecutor | None = None  # the background writer (`save`)
+        self._pending: Future | None = None  # its write in progress
 
     # ------------------------------------------------------------------ runner interface
     def begin(self, chunks: dict[str, int], outputs: dict[str, list[Any]], n_runs: int) -> None:
@@ -124,19 +128,66 @@ class Checkpointer(ChunkHook):
     def after_chunk(self, phase: str, chunk: int, carry: Any) -> None:
         last = chunk + 1 == self.chunks.get(phase, 0)
         if last or (chunk + 1) % self.every == 0:
-            self.save(phase, chunk, carry)
+            self.save(phase, chunk, carry, background=True)
 
     # ------------------------------------------------------------------ writing
-    def save(self, phase: str, chunk: int, carry: Any) -> None:
-        """Write the carry after `chunk` of `phase` (every process calls it; process 0 writes)."""
+    def save(self, phase: str, chunk: int, carry: Any, background: bool = False) -> None:
+        """Save the carry after `chunk` of `phase` (every process calls it; process 0 writes).
+
+        The carry is copied to the host here (the next chunk donates its buffers). With
+        `background` (the runner's hook calls) the files are written by a thread while the next
+        chunk runs, one save at a time, in order; `wait` (called by the next save, `end`,
+        `clear` and `restore`) finishes the pending write and raises its error, if any."""
         t0 = time.perf_counter()
         n = self.n_runs
         full = jax.device_get(distributed.gather(carry))  # all processes' runs
         if not distributed.is_main_process():
             return
-        leaves = [np.asarray(x)[:n] for x in jax.tree.leaves(full)]
+        # copies: a host view of a device buffer would change under the next chunk
+        leaves = [np.array(np.asarray(x)[:n]) for x in jax.tree.leaves(full)]
+        arrays, layout = _flatten_outputs(self.outputs)
+        meta = {
+            "format": FORMAT,
+            "key": self.key,
+            "phase": phase,
+            "chunk": chunk,
+            "n_runs": n,
+            "leaves": _leaf_specs(leaves),
+            "outputs": layout,
+        }
+        self.wait()
+        if self._writer is None:
+            self._writer = ThreadPoolExecutor(1, thread_name_prefix="jaxo2o-checkpoint")
+        blocking = time.perf_counter() - t0
+        self._pending = self._writer.submit(self._write, leaves, arrays, meta, blocking)
+        if not background:
+            self.wait()
+
+    def wait(self) -> None:
+        """Finish the pending write (if any); its error is raised here (`write_failed`)."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            error = pending.exception()
+            if error is not None:
+                self.write_failed(error)
+
+    def write_failed(self, error: BaseException) -> None:
+        """A background write failed: raise its error (the shared offline phase only warns)."""
+        raise error
+
+    def end(self) -> None:
+        self.wait()
+        if self._writer is not None:
+            self._writer.shutdown(wait=True)
+            self._writer = None
+
+    def _write(
+        self, leaves: list[np.ndarray], arrays: dict[str, np.ndarray], meta: dict, blocking: float
+    ) -> None:
+        """Write one checkpoint to a temporary folder and rename it into place."""
+        t0 = time.perf_counter()
         self.dir.mkdir(parents=True, exist_ok=True)
-        name = f"{phase}-{chunk:06d}"
+        name = f"{meta['phase']}-{meta['chunk']:06d}"
         tmp = self.dir / f".tmp-{name}-{uuid.uuid4().hex[:8]}"
         tmp.mkdir()
         try:
@@ -144,18 +195,8 @@ class Checkpointer(ChunkHook):
             ckpt.save((tmp / "carry").absolute(), _carry_dict(leaves))
             ckpt.wait_until_finished()
             ckpt.close()
-            arrays, layout = _flatten_outputs(self.outputs)
             with open(tmp / "outputs.npz", "wb") as f:
                 np.savez(f, **arrays)
-            meta = {
-                "format": FORMAT,
-                "key": self.key,
-                "phase": phase,
-                "chunk": chunk,
-                "n_runs": n,
-                "leaves": _leaf_specs(leaves),
-                "outputs": layout,
-            }
             (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
             final = self.dir / name
             if final.exists():
@@ -169,7 +210,13 @@ class Checkpointer(ChunkHook):
                 shutil.rmtree(old, ignore_errors=True)
         size = sum(f.stat().st_size for f in final.rglob("*") if f.is_file())
         self.saves.append(
-            {"phase": phase, "chunk": chunk, "bytes": size, "seconds": time.perf_counter() - t0}
+            {
+                "phase": meta["phase"],
+                "chunk": meta["chunk"],
+                "bytes": size,
+                "seconds": blocking,  # the host loop's wait: the copy to the host
+                "write_seconds": time.perf_counter() - t0,  # in the background
+            }
         )
 
     # ------------------------------------------------------------------ reading
@@ -182,6 +229,7 @@ class Checkpointer(ChunkHook):
 
         With several processes each one reads, and all must find the same checkpoint (else a
         RuntimeError: the folder is not shared, or changed while they read it)."""
+        self.wait()
         resume = self._newest(carry_like, out_like)
         if distributed.multi_process():
             where = [-1, -1] if resume is None else [PHASES.index(resume.phase), resume.chunk]
@@ -262,6 +310,7 @@ class Checkpointer(ChunkHook):
     def clear(self) -> None:
         """Delete every checkpoint (after the results are written, or to start over); with
         several processes, process 0 deletes them."""
+        self.wait()
         if not distributed.is_main_process():
             return
         shutil.rmtree(self.dir, ignore_errors=True)

@@ -86,6 +86,11 @@ class SharedOfflinePhase(Checkpointer):
     def after_chunk(self, phase: str, chunk: int, carry: Any) -> None:
         if phase == "offline" and chunk + 1 == self.chunks.get("offline", 0):
             try:
-                self.save(phase, chunk, carry)
+                self.save(phase, chunk, carry, background=True)
             except OSError as e:
-                print(f"{self.label} {self.dir}: not saved ({e})", file=sys.stderr, flush=True)
+                self.write_failed(e)
+
+    def write_failed(self, error: BaseException) -> None:
+        if not isinstance(error, OSError):
+            raise error
+        print(f"{self.label} {self.dir}: not saved ({error})", file=sys.stderr, flush=True)

@@ -1,0 +1,76 @@
+"""`make perf` section 6: a full run's offline phase against an offline-only run of the same
+updates.
+
+The offline phase of an offline-to-online run and an offline-only run execute the same offline
+chunk programs; the full run's host loop has more around them (the online programs compiled up
+front, the shared offline phase saved once computed). Each measurement is a process of its own
+(`perf_worker`) on the sweep's host path: a checkpoint after every chunk and the shared offline
+phase saved, in fresh folders. The two kinds of run alternate (full, offline-only, full, ...)
+so that machine noise hits both alike; reported: the offline phase's seconds of each.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from typing import Any
+
+import numpy as np
+
+from benchmarks.perf_run import run_worker
+from benchmarks.perf_stats import spread
+
+# IQL on Brax's hopper (cheap physics: the updates dominate), 2x256 networks and batch 256 as
+# CORL's IQL; 8 evaluation intervals per phase, a checkpoint after each
+PHASE_RUN = {
+    "task": "hopper",
+    "backend": "positional",
+    "hidden": [256, 256],
+    "batch_size": 256,
+    "dataset_rows": 20_000,
+    "episode_length": 1000,
+    "eval_episodes": 5,
+    "evals_per_phase": 8,
+    "checkpoint": True,
+}
+
+
+def measure_phase(offline_steps: int, online_steps: int, rounds: int, log: Any = print) -> dict:
+    spec = PHASE_RUN | {"offline_steps": offline_steps, "repeats": 1}
+    kinds = {
+        "full": spec | {"online_steps": online_steps},
+        "offline-only": spec | {"online_steps": 0},
+    }
+    raw: dict[str, list[dict[str, Any]]] = {k: [] for k in kinds}
+    folder = tempfile.mkdtemp(prefix="jaxo2o-perf-cache-")
+    try:
+        for r in range(rounds):
+            for name, s in kinds.items():
+                rep = run_worker(s, folder)["repeats"][0]
+                raw[name].append(rep)
+                log(
+                    f"phase round {r + 1}, {name}: offline phase {rep['offline_seconds']:.2f} s "
+                    f"(checkpoints {rep['checkpoint_seconds']['offline']:.2f} s)"
+                )
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    out: dict[str, Any] = {"spec": spec, "online_steps": online_steps, "rounds": rounds}
+    for name, reps in raw.items():
+        off = [x["offline_seconds"] for x in reps]
+        ck = [x["checkpoint_seconds"]["offline"] for x in reps]
+        out[name] = {
+            "offline_seconds": spread(off).as_dict(),
+            "offline_checkpoint_seconds": spread(ck).as_dict(),
+            "raw_offline_seconds": off,
+        }
+    pairs = [
+        f / o
+        for f, o in zip(
+            out["full"]["raw_offline_seconds"],
+            out["offline-only"]["raw_offline_seconds"],
+            strict=True,
+        )
+    ]
+    out["full_over_offline_only"] = spread(pairs).as_dict()
+    out["full_over_offline_only_median"] = float(np.median(pairs))
+    return out

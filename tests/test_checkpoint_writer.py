@@ -1,0 +1,49 @@
+"""Checkpoints written in the background (the runner's hook path): the carry is copied when the
+hook is called, so a later change of the source buffer (the next chunk donating it) cannot reach
+the files; a failed background write is raised at the next wait, or only warned about by the
+shared offline phase."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from jaxo2o.core.checkpoint import Checkpointer
+from jaxo2o.core.shared_offline import SharedOfflinePhase
+
+
+def _carry() -> dict[str, np.ndarray]:
+    return {"q": np.arange(6, dtype=np.float32).reshape(2, 3)}
+
+
+def test_background_save_holds_the_carry_as_it_was_when_called(tmp_path):
+    carry = _carry()
+    ckpt = Checkpointer(tmp_path, "k")
+    ckpt.begin({"offline": 2}, {}, n_runs=2)
+    ckpt.after_chunk("offline", 1, carry)  # the phase's last chunk: saved in the background
+    carry["q"][:] = -1.0  # what donation to the next chunk may do to a host view
+    ckpt.end()
+    resume = Checkpointer(tmp_path, "k").restore({"offline": _carry()}, {"offline": {}})
+    assert resume is not None and (resume.phase, resume.chunk) == ("offline", 1)
+    np.testing.assert_array_equal(resume.carry[0], _carry()["q"])
+    assert ckpt.saves[0]["write_seconds"] >= 0 and ckpt.saves[0]["seconds"] >= 0
+
+
+def test_failed_background_write_is_raised_at_end(tmp_path):
+    blocked = tmp_path / "file"
+    blocked.write_text("not a folder")
+    ckpt = Checkpointer(blocked, "k")
+    ckpt.begin({"offline": 1}, {}, n_runs=2)
+    ckpt.after_chunk("offline", 0, _carry())
+    with pytest.raises(OSError):
+        ckpt.end()
+
+
+def test_shared_offline_phase_only_warns_when_its_write_fails(tmp_path, capsys):
+    blocked = tmp_path / "file"
+    blocked.write_text("not a folder")
+    store = SharedOfflinePhase(blocked, "k" * 40)
+    store.begin({"offline": 1}, {}, n_runs=2)
+    store.after_chunk("offline", 0, _carry())
+    store.end()
+    assert "shared offline phase" in capsys.readouterr().err
