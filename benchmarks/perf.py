@@ -88,7 +88,7 @@ class Mode:
     loco_envs: tuple[int, ...] = (1, 5, 64)  # 5: the whole run's evaluation episodes
     loco_steps: int = 100
     # section 6: offline and online steps of the full run, alternating rounds
-    phase_steps: tuple[int, int] = (8_000, 8_000)
+    phase_steps: tuple[int, int] = (4_000, 4_000)
     phase_rounds: int = 3
 
 

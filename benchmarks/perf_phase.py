@@ -40,6 +40,9 @@ def measure_phase(offline_steps: int, online_steps: int, rounds: int, log: Any =
     kinds = {
         "full": spec | {"online_steps": online_steps},
         "offline-only": spec | {"online_steps": 0},
+        # the host loop as it was: each checkpoint's files written before the next chunk
+        "full, checkpoints in the loop": spec
+        | {"online_steps": online_steps, "background_checkpoints": False},
     }
     raw: dict[str, list[dict[str, Any]]] = {k: [] for k in kinds}
     folder = tempfile.mkdtemp(prefix="jaxo2o-perf-cache-")

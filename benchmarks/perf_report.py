@@ -332,12 +332,13 @@ def _phase(ph: dict[str, Any]) -> str:
     rows = [
         [
             name,
-            f"{spec['offline_steps']:,} + {ph['online_steps'] if name == 'full' else 0:,}",
+            f"{spec['offline_steps']:,} + {0 if name == 'offline-only' else ph['online_steps']:,}",
             _spread_text(ph[name]["offline_seconds"]),
             ", ".join(f"{x:.2f}" for x in ph[name]["raw_offline_seconds"]),
             _spread_text(ph[name]["offline_checkpoint_seconds"]),
         ]
-        for name in ("full", "offline-only")
+        for name in ("full", "offline-only", "full, checkpoints in the loop")
+        if name in ph
     ]
     return (
         "\n## 6. A full run's offline phase against an offline-only run\n\n"
@@ -349,7 +350,8 @@ def _phase(ph: dict[str, Any]) -> str:
         f"from one persistent cache), {ph['rounds']} rounds. *Offline s*: wall time of the "
         "offline chunks, evaluations and host hooks, compile excluded; *checkpoint s*: "
         "what the offline phase's checkpoints held the host loop up (their files are written "
-        "in the background while the next chunk runs).\n\n"
+        "in the background while the next chunk runs; the third line writes them in the "
+        "host loop before the next chunk, as the runner did before).\n\n"
         + _table(["run", "steps", "offline s", "each round", "checkpoint s"], rows)
         + "\nFull over offline-only, per round: "
         + _spread_text(ph["full_over_offline_only"])

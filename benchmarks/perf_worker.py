@@ -66,6 +66,7 @@ class RunSpec:
     # the sweep's host path: a checkpoint after every chunk and the shared offline phase saved
     # once computed, each in a fresh folder per repeat (`jaxo2o.experiment.runner`'s defaults)
     checkpoint: bool = False
+    background_checkpoints: bool = True  # False: the files written in the host loop, as before
 
 
 class RssSampler:
@@ -208,7 +209,8 @@ def measure(spec: RunSpec) -> dict[str, Any]:
     for _ in range(spec.repeats):
         before = dict(events)
         with RssSampler() as rss, tempfile.TemporaryDirectory(prefix="jaxo2o-perf-") as tmp:
-            ckpt = Checkpointer(Path(tmp) / "checkpoints", "perf") if spec.checkpoint else None
+            bg = spec.background_checkpoints
+            ckpt = Checkpointer(Path(tmp) / "c", "perf", background=bg) if spec.checkpoint else None
             shared = Path(tmp) / "offline" if spec.checkpoint else None
             if spec.path == "single":
                 res = run_batch_single(p.trainer, keys, p.hp, p.rhp, data)

@@ -101,11 +101,17 @@ class Checkpointer(ChunkHook):
     """
 
     def __init__(
-        self, directory: str | Path, key: str, every: int = 1, n_runs: int | None = None
+        self,
+        directory: str | Path,
+        key: str,
+        every: int = 1,
+        n_runs: int | None = None,
+        background: bool = True,
     ) -> None:
         if every < 1:
             raise ValueError(f"checkpoint_every: must be >= 1, got {every}")
         self.dir, self.key, self.every, self.n_runs = Path(directory), key, every, n_runs
+        self.background = background  # the hook's saves write in a thread (False: in the loop)
         self.chunks: dict[str, int] = {}
         self.outputs: dict[str, list[Any]] = {"offline": [], "switch": [], "online": []}
         self.saves: list[dict[str, Any]] = []
@@ -128,7 +134,7 @@ class Checkpointer(ChunkHook):
     def after_chunk(self, phase: str, chunk: int, carry: Any) -> None:
         last = chunk + 1 == self.chunks.get(phase, 0)
         if last or (chunk + 1) % self.every == 0:
-            self.save(phase, chunk, carry, background=True)
+            self.save(phase, chunk, carry, background=self.background)
 
     # ------------------------------------------------------------------ writing
     def save(self, phase: str, chunk: int, carry: Any, background: bool = False) -> None:

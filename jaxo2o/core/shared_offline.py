@@ -79,14 +79,14 @@ class SharedOfflinePhase(Checkpointer):
     of computed when present, saved once when computed. A failed save only warns (the run
     itself is not affected)."""
 
-    def __init__(self, root: str | Path, key: str) -> None:
-        super().__init__(Path(root) / key[:32], key, every=1)
+    def __init__(self, root: str | Path, key: str, background: bool = True) -> None:
+        super().__init__(Path(root) / key[:32], key, every=1, background=background)
         self.label = "shared offline phase"
 
     def after_chunk(self, phase: str, chunk: int, carry: Any) -> None:
         if phase == "offline" and chunk + 1 == self.chunks.get("offline", 0):
             try:
-                self.save(phase, chunk, carry, background=True)
+                self.save(phase, chunk, carry, background=self.background)
             except OSError as e:
                 self.write_failed(e)
 
