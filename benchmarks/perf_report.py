@@ -595,10 +595,11 @@ def _findings(res: dict[str, Any]) -> str:
         )
         if "compile_brax" in run:
             cb = run["compile_brax"]
+            trace = cb["cold"].get("trace_seconds")  # the single program's stages only
+            tracing = f" ({trace['median']:.0f} s tracing)" if trace else ""
             out.append(
                 f"- On inverted_double_pendulum: cold {cb['cold']['compile_seconds']['median']:.0f}"
-                f" s ({cb['cold']['trace_seconds']['median']:.0f} s tracing), warm "
-                f"{cb['warm']['compile_seconds']['median']:.0f} s.\n"
+                f" s{tracing}, warm {cb['warm']['compile_seconds']['median']:.0f} s.\n"
             )
     loco = res.get("locomotion")
     if loco:
