@@ -47,3 +47,25 @@ def test_shared_offline_phase_only_warns_when_its_write_fails(tmp_path, capsys):
     store.after_chunk("offline", 0, _carry())
     store.end()
     assert "shared offline phase" in capsys.readouterr().err
+
+
+def test_a_run_checkpoint_and_the_shared_offline_phase_saved_together_finish(tmp_path):
+    """At the offline phase's last chunk both hooks save; their writes share one thread (two
+    orbax saves at once in two threads deadlocked). Repeated, each within a time limit."""
+    import threading
+
+    def both(i: int) -> None:
+        ckpt = Checkpointer(tmp_path / f"c{i}", "k")
+        store = SharedOfflinePhase(tmp_path / f"s{i}", "k" * 40)
+        for hook in (ckpt, store):
+            hook.begin({"offline": 1}, {}, n_runs=2)
+            hook.after_chunk("offline", 0, _carry())
+        for hook in (ckpt, store):
+            hook.end()
+
+    for i in range(4):
+        t = threading.Thread(target=both, args=(i,), daemon=True)
+        t.start()
+        t.join(timeout=120)
+        assert not t.is_alive(), f"round {i}: the two saves did not finish"
+        assert (tmp_path / f"c{i}" / "offline-000000" / "meta.json").exists()

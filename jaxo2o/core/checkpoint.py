@@ -90,6 +90,16 @@ def _orbax(writing: bool) -> Any:
 
 
 PHASES = ("offline", "online")
+_WRITER: list[ThreadPoolExecutor] = []
+
+
+def _writer() -> ThreadPoolExecutor:
+    """The one thread that writes every checkpointer's files, one write at a time: two orbax
+    saves running at once in two threads (a run's checkpoint and the shared offline phase, both
+    at the offline phase's last chunk) were seen to deadlock inside orbax."""
+    if not _WRITER:
+        _WRITER.append(ThreadPoolExecutor(1, thread_name_prefix="jaxo2o-checkpoint"))
+    return _WRITER[0]
 
 
 class Checkpointer(ChunkHook):
@@ -116,8 +126,7 @@ class Checkpointer(ChunkHook):
         self.outputs: dict[str, list[Any]] = {"offline": [], "switch": [], "online": []}
         self.saves: list[dict[str, Any]] = []
         self.label = "checkpoint"  # how messages name what is refused
-        self._writer: ThreadPoolExecutor | None = None  # the background writer (`save`)
-        self._pending: Future | None = None  # its write in progress
+        self._pending: Future | None = None  # this checkpointer's write in progress
 
     # ------------------------------------------------------------------ runner interface
     def begin(self, chunks: dict[str, int], outputs: dict[str, list[Any]], n_runs: int) -> None:
@@ -162,12 +171,12 @@ class Checkpointer(ChunkHook):
             "outputs": layout,
         }
         self.wait()
-        if self._writer is None:
-            self._writer = ThreadPoolExecutor(1, thread_name_prefix="jaxo2o-checkpoint")
         blocking = time.perf_counter() - t0
-        self._pending = self._writer.submit(self._write, leaves, arrays, meta, blocking)
+        self._pending = _writer().submit(self._write, leaves, arrays, meta, blocking)
         if not background:
             self.wait()
+            if self.saves:  # the loop waited for the files too
+                self.saves[-1]["seconds"] = time.perf_counter() - t0
 
     def wait(self) -> None:
         """Finish the pending write (if any); its error is raised here (`write_failed`)."""
@@ -183,9 +192,6 @@ class Checkpointer(ChunkHook):
 
     def end(self) -> None:
         self.wait()
-        if self._writer is not None:
-            self._writer.shutdown(wait=True)
-            self._writer = None
 
     def _write(
         self, leaves: list[np.ndarray], arrays: dict[str, np.ndarray], meta: dict, blocking: float
