@@ -32,6 +32,7 @@ PHASE_RUN = {
     "eval_episodes": 5,
     "evals_per_phase": 8,
     "checkpoint": True,
+    "background_checkpoints": True,  # the first two lines; the third writes in the loop
 }
 
 

@@ -327,6 +327,20 @@ def _locomotion(loco: dict[str, Any]) -> str:
     )
 
 
+def _loop_ratio(ph: dict[str, Any]) -> str:
+    """The third line's rounds over the offline-only run's, when it was measured."""
+    loop = ph.get("full, checkpoints in the loop")
+    if not loop:
+        return ""
+    pairs = [
+        f / o
+        for f, o in zip(
+            loop["raw_offline_seconds"], ph["offline-only"]["raw_offline_seconds"], strict=True
+        )
+    ]
+    return "; with checkpoints in the loop: " + ", ".join(f"{x:.2f}" for x in pairs)
+
+
 def _phase(ph: dict[str, Any]) -> str:
     spec = ph["spec"]
     rows = [
@@ -349,12 +363,14 @@ def _phase(ph: dict[str, Any]) -> str:
         "The full run and the offline-only run alternate, each in its own process (compiled "
         f"from one persistent cache), {ph['rounds']} rounds. *Offline s*: wall time of the "
         "offline chunks, evaluations and host hooks, compile excluded; *checkpoint s*: "
-        "what the offline phase's checkpoints held the host loop up (their files are written "
-        "in the background while the next chunk runs; the third line writes them in the "
-        "host loop before the next chunk, as the runner did before).\n\n"
+        "what the offline phase's checkpoints held the host loop up. The first two lines write "
+        "the checkpoint files in a background thread while the next chunk runs; the third writes "
+        "them in the host loop before the next chunk (the default on a CPU backend since this "
+        "measurement: `core.checkpoint.background_by_default`).\n\n"
         + _table(["run", "steps", "offline s", "each round", "checkpoint s"], rows)
         + "\nFull over offline-only, per round: "
         + _spread_text(ph["full_over_offline_only"])
+        + _loop_ratio(ph)
         + ".\n"
     )
 

@@ -66,7 +66,9 @@ class RunSpec:
     # the sweep's host path: a checkpoint after every chunk and the shared offline phase saved
     # once computed, each in a fresh folder per repeat (`jaxo2o.experiment.runner`'s defaults)
     checkpoint: bool = False
-    background_checkpoints: bool = True  # False: the files written in the host loop, as before
+    # the checkpoint files written in a thread (True) or in the host loop (False); None: the
+    # backend's default (`core.checkpoint.background_by_default`)
+    background_checkpoints: bool | None = None
 
 
 class RssSampler:

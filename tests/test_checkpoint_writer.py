@@ -18,7 +18,7 @@ def _carry() -> dict[str, np.ndarray]:
 
 def test_background_save_holds_the_carry_as_it_was_when_called(tmp_path):
     carry = _carry()
-    ckpt = Checkpointer(tmp_path, "k")
+    ckpt = Checkpointer(tmp_path, "k", background=True)
     ckpt.begin({"offline": 2}, {}, n_runs=2)
     ckpt.after_chunk("offline", 1, carry)  # the phase's last chunk: saved in the background
     carry["q"][:] = -1.0  # what donation to the next chunk may do to a host view
@@ -32,7 +32,7 @@ def test_background_save_holds_the_carry_as_it_was_when_called(tmp_path):
 def test_failed_background_write_is_raised_at_end(tmp_path):
     blocked = tmp_path / "file"
     blocked.write_text("not a folder")
-    ckpt = Checkpointer(blocked, "k")
+    ckpt = Checkpointer(blocked, "k", background=True)
     ckpt.begin({"offline": 1}, {}, n_runs=2)
     ckpt.after_chunk("offline", 0, _carry())
     with pytest.raises(OSError):
@@ -42,7 +42,7 @@ def test_failed_background_write_is_raised_at_end(tmp_path):
 def test_shared_offline_phase_only_warns_when_its_write_fails(tmp_path, capsys):
     blocked = tmp_path / "file"
     blocked.write_text("not a folder")
-    store = SharedOfflinePhase(blocked, "k" * 40)
+    store = SharedOfflinePhase(blocked, "k" * 40, background=True)
     store.begin({"offline": 1}, {}, n_runs=2)
     store.after_chunk("offline", 0, _carry())
     store.end()
@@ -55,8 +55,8 @@ def test_a_run_checkpoint_and_the_shared_offline_phase_saved_together_finish(tmp
     import threading
 
     def both(i: int) -> None:
-        ckpt = Checkpointer(tmp_path / f"c{i}", "k")
-        store = SharedOfflinePhase(tmp_path / f"s{i}", "k" * 40)
+        ckpt = Checkpointer(tmp_path / f"c{i}", "k", background=True)
+        store = SharedOfflinePhase(tmp_path / f"s{i}", "k" * 40, background=True)
         for hook in (ckpt, store):
             hook.begin({"offline": 1}, {}, n_runs=2)
             hook.after_chunk("offline", 0, _carry())
@@ -69,3 +69,14 @@ def test_a_run_checkpoint_and_the_shared_offline_phase_saved_together_finish(tmp
         t.join(timeout=120)
         assert not t.is_alive(), f"round {i}: the two saves did not finish"
         assert (tmp_path / f"c{i}" / "offline-000000" / "meta.json").exists()
+
+
+def test_checkpoints_write_in_the_loop_on_the_cpu_backend():
+    """On a CPU backend the writer would compete with the computation for the same cores
+    (results/perf-phase/): the runner's checkpoints write in the loop there."""
+    import jax
+
+    from jaxo2o.core.checkpoint import background_by_default
+
+    assert background_by_default() == (jax.default_backend() != "cpu")
+    assert Checkpointer("unused", "k").background is background_by_default()

@@ -424,7 +424,7 @@ def _starting_point(
     k, h, r, d = given
     d = placeholder_dataset(trainer.obs_size, trainer.act_size) if d is None else d
     key = offline_key(trainer, k, h, r, d, prep.n_devices)
-    background = checkpoint.background if checkpoint is not None else True
+    background = checkpoint.background if checkpoint is not None else None
     store = SharedOfflinePhase(shared_offline, key, background=background)
     shared = store.restore(carries, outs_like)
     if shared is not None and shared.phase == "offline" and shared.chunk + 1 == n_off:

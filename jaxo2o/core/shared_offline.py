@@ -79,7 +79,7 @@ class SharedOfflinePhase(Checkpointer):
     of computed when present, saved once when computed. A failed save only warns (the run
     itself is not affected)."""
 
-    def __init__(self, root: str | Path, key: str, background: bool = True) -> None:
+    def __init__(self, root: str | Path, key: str, background: bool | None = None) -> None:
         super().__init__(Path(root) / key[:32], key, every=1, background=background)
         self.label = "shared offline phase"
 
