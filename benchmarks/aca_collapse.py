@@ -28,11 +28,10 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-import tyro
-
 from benchmarks.aca_variants import ACAVariant
 from benchmarks.run import experiment_for
 from benchmarks.suite import SUITES, domain_of
+from jaxo2o.cli import parse_or_exit
 from jaxo2o.config import EnvConfig
 from jaxo2o.core.runner import enable_compilation_cache
 from jaxo2o.data import dataset_id
@@ -73,7 +72,7 @@ class Args:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = tyro.cli(Args, args=argv, description=__doc__)
+    args = parse_or_exit(Args, argv, __doc__)  # bad input: one line, exit 2
     unknown = [v for v in args.variants if v not in VARIANTS]
     if unknown:
         print(f"error: variants: unknown {unknown}; choose from {tuple(VARIANTS)}", file=sys.stderr)

@@ -25,10 +25,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import tyro
 
 from benchmarks.run import experiment_for
 from benchmarks.suite import SUITES, domain_of
+from jaxo2o.cli import parse_or_exit
 from jaxo2o.config import EnvConfig
 from jaxo2o.core.runner import enable_compilation_cache
 from jaxo2o.data import dataset_id
@@ -129,7 +129,7 @@ def plot(results: dict[str, dict], path: Path, title: str, tol: float) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = tyro.cli(StudyArgs, args=argv, description=__doc__)
+    args = parse_or_exit(StudyArgs, argv, __doc__)  # bad input: one line, exit 2
     unknown = set(args.phases) - set(PHASES)
     if unknown:
         print(f"error: phases: unknown {sorted(unknown)}; choose from {tuple(PHASES)}",

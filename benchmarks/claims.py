@@ -27,10 +27,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import tyro
 
 from benchmarks.aca_schedule import schedule_note
 from benchmarks.claims_power import power_cell
+from jaxo2o.cli import parse_or_exit
 from jaxo2o.report.aggregate import CONFIDENCE, REPS, _rng, improvement_probability, rliable_modules
 from jaxo2o.report.files import atomic_write_text, read_csv
 
@@ -238,7 +238,7 @@ def write_claims(root: Path, study: Path | None = None, out: Path | None = None)
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = tyro.cli(ClaimsArgs, args=argv, description=__doc__)
+    args = parse_or_exit(ClaimsArgs, argv, __doc__)  # bad input: one line, exit 2
     root = Path(args.root)
     text = write_claims(root, Path(args.study), Path(args.out) if args.out else None)
     if not text:

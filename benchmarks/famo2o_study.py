@@ -23,11 +23,11 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import numpy as np
-import tyro
 
 from benchmarks.famo2o_coefficient import coefficient_spread
 from benchmarks.run import experiment_for
 from benchmarks.suite import SUITES, domain_of
+from jaxo2o.cli import parse_or_exit
 from jaxo2o.config import EnvConfig
 from jaxo2o.core.runner import enable_compilation_cache
 from jaxo2o.data import dataset_id, load_dataset
@@ -106,7 +106,7 @@ def plot_grid(grids: list[np.ndarray], lo: float, hi: float, title: str, path: P
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = tyro.cli(StudyArgs, args=argv, description=__doc__)
+    args = parse_or_exit(StudyArgs, argv, __doc__)  # bad input: one line, exit 2
     enable_compilation_cache()
     suite, tier = SUITES[args.tier], TIERS[args.tier]
     t = tier.task(args.task)

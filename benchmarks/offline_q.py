@@ -23,6 +23,7 @@ import numpy as np
 import tyro
 
 from benchmarks.budget_study import PHASES, offline_matrix
+from jaxo2o.cli import parse_or_exit
 from jaxo2o.report.files import atomic_write_text, read_csv
 
 
@@ -73,7 +74,7 @@ def table(curves: list[dict], plateaus: dict[tuple[str, str, str], float]) -> st
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = tyro.cli(OfflineQArgs, args=argv, description=__doc__)
+    args = parse_or_exit(OfflineQArgs, argv, __doc__)  # bad input: one line, exit 2
     root = Path(args.root)
     if not (root / "curves.csv").exists():
         print(f"error: {root}/curves.csv not found: not a bench run's folder", file=sys.stderr)

@@ -11,8 +11,11 @@ not handled here keeps tyro's own box.
 from __future__ import annotations
 
 import contextlib
+import sys
 from collections.abc import Iterator
+from typing import TypeVar
 
+import tyro
 from tyro import _errors
 
 from jaxo2o.config import ConfigError
@@ -71,3 +74,17 @@ def one_line_errors() -> Iterator[None]:
             yield
     except _Rejected as e:
         raise ConfigError(str(e)) from None
+
+
+T = TypeVar("T")
+
+
+def parse_or_exit(cls: type[T], argv: list[str] | None, description: str | None) -> T:
+    """`tyro.cli(cls)` for the study scripts: bad input prints one `error: ...` line and exits
+    with status 2 (the main command lines return that status themselves)."""
+    try:
+        with one_line_errors():
+            return tyro.cli(cls, args=argv, description=description)
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        raise SystemExit(2) from None

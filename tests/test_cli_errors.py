@@ -104,6 +104,12 @@ def run_cli(module: str, argv: list[str], cwd: Path) -> subprocess.CompletedProc
         ("jaxo2o.data", [], ["name a command", "generate", "info"]),
         ("jaxo2o.data", ["info"], ["missing dataset-id"]),
         ("jaxo2o.data", ["nosuch"], ["unexpected argument nosuch"]),
+        # the study scripts (`jaxo2o.cli.parse_or_exit`)
+        ("benchmarks.claims", ["--nosuch"], ["unknown option --nosuch"]),
+        ("benchmarks.offline_q", ["somewhere", "--nosuch"], ["unknown option --nosuch"]),
+        ("benchmarks.budget_study", ["--nosuch"], ["unknown option --nosuch"]),
+        ("benchmarks.famo2o_study", ["--nosuch"], ["unknown option --nosuch"]),
+        ("benchmarks.aca_collapse", ["--nosuch"], ["unknown option --nosuch"]),
     ],
 )  # fmt: skip
 def test_tyro_errors_get_one_line_and_exit_2(tmp_path, module, argv, words):
