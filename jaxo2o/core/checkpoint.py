@@ -171,8 +171,9 @@ class Checkpointer(ChunkHook):
         full = jax.device_get(distributed.gather(carry))  # all processes' runs
         if not distributed.is_main_process():
             return
-        # copies: a host view of a device buffer would change under the next chunk
-        leaves = [np.array(np.asarray(x)[:n]) for x in jax.tree.leaves(full)]
+        leaves = [np.asarray(x)[:n] for x in jax.tree.leaves(full)]
+        if background:  # copies: a host view of a device buffer would change under the next chunk
+            leaves = [np.array(x) for x in leaves]
         arrays, layout = _flatten_outputs(self.outputs)
         meta = {
             "format": FORMAT,
