@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks.perf_markdown import spread_text, table
 from benchmarks.perf_run import run_worker
 from benchmarks.perf_stats import spread
 
@@ -78,3 +79,52 @@ def measure_phase(offline_steps: int, online_steps: int, rounds: int, log: Any =
     out["full_over_offline_only"] = spread(pairs).as_dict()
     out["full_over_offline_only_median"] = float(np.median(pairs))
     return out
+
+
+def _loop_ratio(ph: dict[str, Any]) -> str:
+    """The third line's rounds over the offline-only run's, when it was measured."""
+    loop = ph.get("full, checkpoints in the loop")
+    if not loop:
+        return ""
+    pairs = [
+        f / o
+        for f, o in zip(
+            loop["raw_offline_seconds"], ph["offline-only"]["raw_offline_seconds"], strict=True
+        )
+    ]
+    return "; with checkpoints in the loop: " + ", ".join(f"{x:.2f}" for x in pairs)
+
+
+def render_section(ph: dict[str, Any]) -> str:
+    """Section 6 of results/perf.md."""
+    spec = ph["spec"]
+    rows = [
+        [
+            name,
+            f"{spec['offline_steps']:,} + {0 if name == 'offline-only' else ph['online_steps']:,}",
+            spread_text(ph[name]["offline_seconds"]),
+            ", ".join(f"{x:.2f}" for x in ph[name]["raw_offline_seconds"]),
+            spread_text(ph[name]["offline_checkpoint_seconds"]),
+        ]
+        for name in ("full", "offline-only", "full, checkpoints in the loop")
+        if name in ph
+    ]
+    return (
+        "\n## 6. A full run's offline phase against an offline-only run\n\n"
+        f"IQL on Brax's `hopper` ({'x'.join(map(str, spec['hidden']))} networks, batch "
+        f"{spec['batch_size']}, a {spec['dataset_rows']:,}-step random dataset), "
+        f"{spec['evals_per_phase']} evaluation intervals a phase, on the sweep's host path: a "
+        "checkpoint after every chunk and the shared offline phase saved once computed. "
+        "The full run and the offline-only run alternate, each in its own process (compiled "
+        f"from one persistent cache), {ph['rounds']} rounds. *Offline s*: wall time of the "
+        "offline chunks, evaluations and host hooks, compile excluded; *checkpoint s*: "
+        "what the offline phase's checkpoints held the host loop up. The first two lines write "
+        "the checkpoint files in a background thread while the next chunk runs; the third writes "
+        "them in the host loop before the next chunk (the default on a CPU backend since this "
+        "measurement: `core.checkpoint.background_by_default`).\n\n"
+        + table(["run", "steps", "offline s", "each round", "checkpoint s"], rows)
+        + "\nFull over offline-only, per round: "
+        + spread_text(ph["full_over_offline_only"])
+        + _loop_ratio(ph)
+        + ".\n"
+    )

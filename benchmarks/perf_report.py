@@ -8,8 +8,10 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks.perf_locomotion import render_section as locomotion_section
+from benchmarks.perf_markdown import number, spread_text, table
+from benchmarks.perf_phase import render_section as phase_section
 from benchmarks.perf_run import BRAX_RUN, MAZE_RUN
-from benchmarks.perf_stats import Spread
 from jaxo2o.report.plots import pyplot
 
 MiB = 2**20
@@ -32,34 +34,6 @@ def machine_info() -> dict[str, Any]:
     except OSError:
         pass
     return {"cpu_model": model, "cores": os.cpu_count(), "memory_bytes": mem}
-
-
-def _spread(d: dict[str, float] | None) -> Spread | None:
-    return None if d is None else Spread(**d)
-
-
-def _number(x: float, digits: int = 3) -> str:
-    if x != x:  # nan
-        return "n/a"
-    if abs(x) >= 10**digits:
-        return f"{x:,.0f}"
-    return f"{x:.{digits}g}"
-
-
-def _spread_text(d: dict[str, float] | None, digits: int = 3, pct: bool = False) -> str:
-    """'median (min–max)'."""
-    s = _spread(d)
-    if s is None:
-        return "n/a"
-    if pct:
-        return f"{s.median:.0%} ({s.lo:.0%}–{s.hi:.0%})"
-    return f"{_number(s.median, digits)} ({_number(s.lo, digits)}–{_number(s.hi, digits)})"
-
-
-def _table(header: list[str], rows: list[list[str]]) -> str:
-    out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    out += ["| " + " | ".join(r) + " |" for r in rows]
-    return "\n".join(out) + "\n"
 
 
 # ------------------------------------------------------------------ markdown
@@ -88,9 +62,9 @@ def render(res: dict[str, Any]) -> str:
     if "run" in res:
         parts.append(_run(res["run"], res.get("paper_scale_memory")))
     if "locomotion" in res:
-        parts.append(_locomotion(res["locomotion"]))
+        parts.append(locomotion_section(res["locomotion"]))
     if "phase" in res:
-        parts.append(_phase(res["phase"]))
+        parts.append(phase_section(res["phase"]))
     parts.append(_findings(res))
     return "\n".join(parts)
 
@@ -99,18 +73,18 @@ def _ceilings(c: dict[str, Any]) -> str:
     rows = [
         [
             "float32 matmul 256 x 256 (JAX, chained in a loop)",
-            _spread_text(c["matmul_256"]),
+            spread_text(c["matmul_256"]),
             "GFLOP/s",
         ],
-        ["float32 matmul 2048 x 2048 (JAX)", _spread_text(c["matmul_2048"]), "GFLOP/s"],
+        ["float32 matmul 2048 x 2048 (JAX)", spread_text(c["matmul_2048"]), "GFLOP/s"],
         [
             f"array copy, {c['bandwidth_mib']} MiB (numpy; read + write)",
-            _spread_text(c["copy_gbs"]),
+            spread_text(c["copy_gbs"]),
             "GB/s",
         ],
-        [f"array sum, {c['bandwidth_mib']} MiB (JAX; read)", _spread_text(c["sum_gbs"]), "GB/s"],
+        [f"array sum, {c['bandwidth_mib']} MiB (JAX; read)", spread_text(c["sum_gbs"]), "GB/s"],
     ]
-    return "## 1. The machine's ceilings (same run)\n\n" + _table(["ceiling", "rate", "unit"], rows)
+    return "## 1. The machine's ceilings (same run)\n\n" + table(["ceiling", "rate", "unit"], rows)
 
 
 def _updates(res: dict[str, Any]) -> str:
@@ -140,11 +114,11 @@ def _updates(res: dict[str, Any]) -> str:
             [
                 name,
                 "x".join(str(h) for h in e["hidden"]),
-                _number(counted / 1e6, 4) if counted else "n/a",
-                _number(fl.get("recomputed_flops", 0) / 1e6, 3),
+                number(counted / 1e6, 4) if counted else "n/a",
+                number(fl.get("recomputed_flops", 0) / 1e6, 3),
                 check,
-                _number(fl["xla_flops"] / 1e6, 4),
-                _number(fl["useful_flops"] / 1e6, 4),
+                number(fl["xla_flops"] / 1e6, 4),
+                number(fl["useful_flops"] / 1e6, 4),
             ]
         )
     text.append(
@@ -154,7 +128,7 @@ def _updates(res: dict[str, Any]) -> str:
         "(after XLA's optimisations, with every elementwise operation).\n\n"
     )
     text.append(
-        _table(
+        table(
             ["method", "hidden", "counted", "repeated", "traced", "XLA", "useful"],
             rows,
         )
@@ -167,10 +141,10 @@ def _updates(res: dict[str, Any]) -> str:
                 [
                     name,
                     seeds,
-                    _spread_text(s["seed_updates_per_s"]),
-                    _spread_text(s["gflops"]),
-                    _spread_text(s["ceiling_gflops"]),
-                    _spread_text(s["ratio"], pct=True),
+                    spread_text(s["seed_updates_per_s"]),
+                    spread_text(s["gflops"]),
+                    spread_text(s["ceiling_gflops"]),
+                    spread_text(s["ratio"], pct=True),
                     f"{s['best_ratio']:.0%}",
                     ok,
                     f"{s['compile_seconds']:.1f}",
@@ -182,7 +156,7 @@ def _updates(res: dict[str, Any]) -> str:
         "matmul repeat, the least disturbed pair on a loaded machine.\n\n"
     )
     text.append(
-        _table(
+        table(
             [
                 "method",
                 "seeds",
@@ -223,7 +197,7 @@ def _updates(res: dict[str, Any]) -> str:
                 ]
             )
         text.append(
-            _table(
+            table(
                 [
                     "method",
                     "products ms",
@@ -245,7 +219,7 @@ def _envs(rows_in: list[dict[str, Any]]) -> str:
             r["task"],
             r["backend"],
             str(r["num_envs"]),
-            _spread_text(r["steps_per_s"]),
+            spread_text(r["steps_per_s"]),
             f"{r['compile_seconds']:.1f}",
         ]
         for r in rows_in
@@ -256,122 +230,7 @@ def _envs(rows_in: list[dict[str, Any]]) -> str:
         "`num_envs` environments) with uniform random actions. Compile seconds are for the "
         "scan alone (with the project's persistent cache: a second run of `make perf` reads "
         "them from the cache).\n\n"
-        + _table(["task", "backend", "envs", "env steps/s", "compile s"], rows)
-    )
-
-
-def _locomotion(loco: dict[str, Any]) -> str:
-    rows = [
-        [
-            r["task"],
-            r["simulator"],
-            str(r["num_envs"]),
-            _spread_text(r["steps_per_s"]),
-            "-" if r["compile_seconds"] is None else f"{r['compile_seconds']:.1f}",
-        ]
-        for r in loco["envs"]
-    ]
-    whole = loco["whole_run"]
-    spec = whole["spec"]
-    brax_s = whole["hopper"]["run"]["run_seconds"]["median"]
-    run_rows = []
-    for task in ("Hopper-v5", "hopper"):
-        w = whole[task]
-        run = w["run"]
-        n_eval = run.get("evaluations") or 0
-        eval_steps = n_eval * spec["eval_episodes"] * spec["episode_length"]
-        run_s = run["run_seconds"]["median"]
-        extra = f"{(run_s - brax_s) / run_s:.0%}" if task != "hopper" else "-"
-        run_rows.append(
-            [
-                task,
-                f"{w['compile_cold_seconds']:.1f}",
-                f"{w['compile_warm_seconds']:.1f}",
-                _spread_text(run["run_seconds"]),
-                f"{run_s / brax_s:.1f}",
-                f"{spec['online_steps']:,} + {eval_steps:,} ({n_eval} evaluations)",
-                extra,
-            ]
-        )
-    return (
-        "\n## 5. Standard locomotion: Gymnasium's v5 tasks on MJX\n\n"
-        "Env-steps/s as in section 3 (a jitted scan of auto-resetting steps with random "
-        "actions) for the MJX ports of Gymnasium's v5 tasks (`jaxo2o/envs/locomotion.py`, "
-        "Gymnasium's own XML and solver settings) beside Brax's `hopper` (positional backend) "
-        "and Gymnasium's env itself (MuJoCo C, one environment on the host, random actions). "
-        "Compile seconds: the scan alone, in this process (persistent cache on).\n\n"
-        + _table(["task", "simulator", "envs", "env steps/s", "compile s"], rows)
-        + "\nThe same whole offline-to-online IQL run (direct, 1 seed, 2x64 networks, batch 256, "
-        f"{spec['offline_steps']:,} offline updates on a {spec['dataset_rows']:,}-step random "
-        f"dataset, {spec['online_steps']:,} online steps, {spec['eval_episodes']} evaluation "
-        f"episodes of {spec['episode_length']:,} steps) on `Hopper-v5` (MJX) and on Brax's "
-        "`hopper`, each in its own process (`perf_worker`): compile of every chunk program with "
-        "a cold and a warm persistent cache, then the run (compiled once, executed "
-        "repeatedly on that cache). Both runs make the same updates and the same number of "
-        "environment steps (online + evaluation; an evaluation always scans the full episode "
-        "length, its episodes side by side), so the difference of their run times is what the "
-        "exact physics costs beyond Brax's: a lower bound on the share of the `Hopper-v5` run "
-        "spent in physics.\n\n"
-        + _table(
-            [
-                "task",
-                "compile cold s",
-                "compile warm s",
-                "run s",
-                "x hopper's run",
-                "env steps (online + evaluation)",
-                "physics share, at least",
-            ],
-            run_rows,
-        )
-    )
-
-
-def _loop_ratio(ph: dict[str, Any]) -> str:
-    """The third line's rounds over the offline-only run's, when it was measured."""
-    loop = ph.get("full, checkpoints in the loop")
-    if not loop:
-        return ""
-    pairs = [
-        f / o
-        for f, o in zip(
-            loop["raw_offline_seconds"], ph["offline-only"]["raw_offline_seconds"], strict=True
-        )
-    ]
-    return "; with checkpoints in the loop: " + ", ".join(f"{x:.2f}" for x in pairs)
-
-
-def _phase(ph: dict[str, Any]) -> str:
-    spec = ph["spec"]
-    rows = [
-        [
-            name,
-            f"{spec['offline_steps']:,} + {0 if name == 'offline-only' else ph['online_steps']:,}",
-            _spread_text(ph[name]["offline_seconds"]),
-            ", ".join(f"{x:.2f}" for x in ph[name]["raw_offline_seconds"]),
-            _spread_text(ph[name]["offline_checkpoint_seconds"]),
-        ]
-        for name in ("full", "offline-only", "full, checkpoints in the loop")
-        if name in ph
-    ]
-    return (
-        "\n## 6. A full run's offline phase against an offline-only run\n\n"
-        f"IQL on Brax's `hopper` ({'x'.join(map(str, spec['hidden']))} networks, batch "
-        f"{spec['batch_size']}, a {spec['dataset_rows']:,}-step random dataset), "
-        f"{spec['evals_per_phase']} evaluation intervals a phase, on the sweep's host path: a "
-        "checkpoint after every chunk and the shared offline phase saved once computed. "
-        "The full run and the offline-only run alternate, each in its own process (compiled "
-        f"from one persistent cache), {ph['rounds']} rounds. *Offline s*: wall time of the "
-        "offline chunks, evaluations and host hooks, compile excluded; *checkpoint s*: "
-        "what the offline phase's checkpoints held the host loop up. The first two lines write "
-        "the checkpoint files in a background thread while the next chunk runs; the third writes "
-        "them in the host loop before the next chunk (the default on a CPU backend since this "
-        "measurement: `core.checkpoint.background_by_default`).\n\n"
-        + _table(["run", "steps", "offline s", "each round", "checkpoint s"], rows)
-        + "\nFull over offline-only, per round: "
-        + _spread_text(ph["full_over_offline_only"])
-        + _loop_ratio(ph)
-        + ".\n"
+        + table(["task", "backend", "envs", "env steps/s", "compile s"], rows)
     )
 
 
@@ -434,7 +293,7 @@ def _run(run: dict[str, Any], paper: dict[str, Any] | None) -> str:
                 [
                     task,
                     name,
-                    _spread_text(d["compile_seconds"]),
+                    spread_text(d["compile_seconds"]),
                     str(d.get("programs", "-")),
                     ", ".join(str(h) for h in d["cache_hits"]),
                 ]
@@ -442,7 +301,7 @@ def _run(run: dict[str, Any], paper: dict[str, Any] | None) -> str:
         cold, warm = comp["cold"], comp["warm"]
         ratio = warm["compile_seconds"]["median"] / cold["compile_seconds"]["median"]
         rows.append([task, "warm / cold", f"{ratio:.2f}", "", ""])
-    text.append(_table(["task", "cache", "total s", "programs", "cache hits"], rows))
+    text.append(table(["task", "cache", "total s", "programs", "cache hits"], rows))
     if "chunked_vs_single" in run:
         cs = run["chunked_vs_single"]
         text.append(
@@ -452,9 +311,9 @@ def _run(run: dict[str, Any], paper: dict[str, Any] | None) -> str:
             "alternating worker processes, compile excluded.\n\n"
         )
         text.append(
-            _table(
+            table(
                 ["path", "run s (median, spread)"],
-                [[k, _spread_text(v)] for k, v in cs["run_seconds"].items()],
+                [[k, spread_text(v)] for k, v in cs["run_seconds"].items()],
             )
         )
         text.append(f"\nchunked / single run time: **{cs['chunked_over_single']:.3f}**\n")
@@ -492,8 +351,8 @@ def _run(run: dict[str, Any], paper: dict[str, Any] | None) -> str:
                 str(r["devices"]),
                 f"{r['compile_seconds']:.1f}"
                 + (" (cache hit)" if r.get("compile_cache_misses", 1) == 0 else ""),
-                _spread_text(r["run_seconds"]),
-                _spread_text(r["seed_runs_per_second"]),
+                spread_text(r["run_seconds"]),
+                spread_text(r["seed_runs_per_second"]),
                 speed,
                 f"{r['memory_total'] / MiB:.2f}",
                 "yes" if r["finite"] else "NO",
@@ -501,7 +360,7 @@ def _run(run: dict[str, Any], paper: dict[str, Any] | None) -> str:
             ]
         )
     text.append(
-        _table(
+        table(
             [
                 "seeds",
                 "devices",
@@ -543,7 +402,7 @@ def _run(run: dict[str, Any], paper: dict[str, Any] | None) -> str:
             f"estimate / measured = {m['estimate_over_rss']:.2f}",
         ],
     ]
-    text.append(_table(["per seed", "MiB", ""], rows))
+    text.append(table(["per seed", "MiB", ""], rows))
     text.append(
         f"\nThe estimate is **{verdict} {m['tolerance']:.0%}** of the compiled program's "
         f"per-seed memory. With {m['available_bytes'] / 2**30:.1f} GiB available, the sweep's "
