@@ -45,6 +45,15 @@ def tanh_gaussian_sample(
     return jnp.tanh(u), log_prob
 
 
+def tanh_gaussian_samples(
+    key: jax.Array, mean: jax.Array, log_std: jax.Array, n: int
+) -> tuple[jax.Array, jax.Array]:
+    """`n` samples per row, each from its own key of `split(key, n)`: actions (B, n, |A|) and
+    their log-probabilities (B, n)."""
+    keys = jax.random.split(key, n)
+    return jax.vmap(lambda k: tanh_gaussian_sample(k, mean, log_std), out_axes=1)(keys)
+
+
 def tanh_gaussian_log_prob(
     mean: jax.Array, log_std: jax.Array, action: jax.Array, eps: float = 1e-6
 ) -> jax.Array:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import flax.linen as nn
 import jax
@@ -222,3 +223,13 @@ class TanhGaussianPolicy(nn.Module):
         out = nn.Dense(2 * self.action_size, kernel_init=self.head_init)(h)
         mean, log_std = jnp.split(out, 2, axis=-1)
         return mean, jnp.clip(log_std, self.log_std_min, self.log_std_max)
+
+
+def init_actor_critic(
+    key: jax.Array, actor: nn.Module, critic: nn.Module, obs_size: int, act_size: int
+) -> tuple[Any, Any]:
+    """(actor params, critic params) from one key (split in that order) on dummy rows of the
+    given sizes: how every actor-critic method's `init` starts."""
+    k_a, k_c = jax.random.split(key)
+    obs, act = jnp.zeros((1, obs_size)), jnp.zeros((1, act_size))
+    return actor.init(k_a, obs)["params"], critic.init(k_c, obs, act)["params"]

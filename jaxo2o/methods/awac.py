@@ -57,7 +57,7 @@ from jaxo2o.core.losses import (
     weight_ess,
 )
 from jaxo2o.core.method import Method, check_network_config
-from jaxo2o.core.networks import CriticEnsemble, GaussianPolicy
+from jaxo2o.core.networks import CriticEnsemble, GaussianPolicy, init_actor_critic
 from jaxo2o.core.optim import NetState, net_init, net_step, polyak
 from jaxo2o.core.transitions import Transitions
 from jaxo2o.methods.iql import (
@@ -272,10 +272,9 @@ class AWAC(Method):
 
     def init(self, key: jax.Array, obs_size: int, act_size: int, hp: AWACHParams) -> AWACState:
         self.check_obs_statistics(obs_size)
-        k_a, k_c = jax.random.split(key)
-        obs, act = jnp.zeros((1, obs_size)), jnp.zeros((1, act_size))
-        actor_params = self._actor(act_size).init(k_a, obs)["params"]
-        critic_params = self._critic.init(k_c, obs, act)["params"]
+        actor_params, critic_params = init_actor_critic(
+            key, self._actor(act_size), self._critic, obs_size, act_size
+        )
         return AWACState(
             actor=net_init(actor_params, optax.adam(hp.actor_lr)),
             critic=net_init(critic_params, optax.adam(hp.critic_lr)),

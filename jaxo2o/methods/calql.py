@@ -53,11 +53,11 @@ import jax.numpy as jnp
 import optax
 
 from jaxo2o.config import ConfigError, validate_hparams
-from jaxo2o.core.distributions import tanh_gaussian_sample
+from jaxo2o.core.distributions import tanh_gaussian_sample, tanh_gaussian_samples
 from jaxo2o.core.flops import Pass
 from jaxo2o.core.losses import ensemble_mse, td_target
 from jaxo2o.core.method import Method, check_network_config
-from jaxo2o.core.networks import MLP, CriticEnsemble, orthogonal
+from jaxo2o.core.networks import MLP, CriticEnsemble, init_actor_critic, orthogonal
 from jaxo2o.core.optim import NetState, net_init, net_step, polyak
 from jaxo2o.core.returns import ReturnSpec
 
@@ -230,10 +230,9 @@ class CalQL(Method):
         return self._critic.apply({"params": params}, obs, action)
 
     def init(self, key, obs_size, act_size, hp: CalQLHParams) -> CalQLState:
-        k_a, k_c = jax.random.split(key)
-        obs, act = jnp.zeros((1, obs_size)), jnp.zeros((1, act_size))
-        actor = self._actor(act_size).init(k_a, obs)["params"]
-        critic = self._critic.init(k_c, obs, act)["params"]
+        actor, critic = init_actor_critic(
+            key, self._actor(act_size), self._critic, obs_size, act_size
+        )
         f = jnp.float32
         return CalQLState(
             actor=net_init(actor, optax.adam(hp.actor_lr)),
@@ -247,10 +246,7 @@ class CalQL(Method):
 
     def _samples(self, params, obs, key, n: int, act_size: int):
         """n actions per row from pi(obs): (B, n, |A|) and log pi (B, n)."""
-        mean, log_std = self.policy(params, obs, act_size)
-        keys = jax.random.split(key, n)
-        a, logp = jax.vmap(lambda k: tanh_gaussian_sample(k, mean, log_std), out_axes=1)(keys)
-        return a, logp
+        return tanh_gaussian_samples(key, *self.policy(params, obs, act_size), n)
 
     def _q_many(self, params, obs, actions):
         """Q_i(s, a_k) for actions (B, N, |A|) at obs (B, obs): (n, B, N)."""

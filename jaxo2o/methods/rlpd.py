@@ -51,7 +51,7 @@ from jaxo2o.core.distributions import tanh_gaussian_sample
 from jaxo2o.core.flops import Pass
 from jaxo2o.core.losses import member_subset, td_target, temperature_loss
 from jaxo2o.core.method import Method, check_network_config
-from jaxo2o.core.networks import CriticEnsemble, TanhGaussianPolicy
+from jaxo2o.core.networks import CriticEnsemble, TanhGaussianPolicy, init_actor_critic
 from jaxo2o.core.optim import NetState, net_init, net_step, polyak
 
 
@@ -164,10 +164,9 @@ class RLPD(Method):
         return self._critic.apply({"params": params}, obs, action)
 
     def init(self, key, obs_size, act_size, hp: RLPDHParams) -> RLPDState:
-        k_a, k_c = jax.random.split(key)
-        obs, act = jnp.zeros((1, obs_size)), jnp.zeros((1, act_size))
-        actor = self._actor(act_size).init(k_a, obs)["params"]
-        critic = self._critic.init(k_c, obs, act)["params"]
+        actor, critic = init_actor_critic(
+            key, self._actor(act_size), self._critic, obs_size, act_size
+        )
         log_alpha = jnp.log(jnp.asarray(hp.init_temperature, jnp.float32))
         return RLPDState(
             actor=net_init(actor, optax.adam(hp.actor_lr)),

@@ -35,7 +35,7 @@ from jaxo2o.core.distributions import tanh_gaussian_sample
 from jaxo2o.core.flops import Pass
 from jaxo2o.core.losses import ensemble_mse, td_target, temperature_loss
 from jaxo2o.core.method import Method, check_network_config
-from jaxo2o.core.networks import CriticEnsemble, TanhGaussianPolicy
+from jaxo2o.core.networks import CriticEnsemble, TanhGaussianPolicy, init_actor_critic
 from jaxo2o.core.optim import NetState, net_init, net_step, polyak
 
 
@@ -96,10 +96,9 @@ class SAC(Method):
         return TanhGaussianPolicy(act_size, c.hidden, c.log_std_min, c.log_std_max)
 
     def init(self, key, obs_size, act_size, hp: SACHParams) -> SACState:
-        k_a, k_c = jax.random.split(key)
-        obs, act = jnp.zeros((1, obs_size)), jnp.zeros((1, act_size))
-        actor_params = self._actor(act_size).init(k_a, obs)["params"]
-        critic_params = self._critic.init(k_c, obs, act)["params"]
+        actor_params, critic_params = init_actor_critic(
+            key, self._actor(act_size), self._critic, obs_size, act_size
+        )
         log_alpha = jnp.log(jnp.asarray(hp.init_temperature, jnp.float32))
         return SACState(
             actor=net_init(actor_params, optax.adam(hp.actor_lr)),

@@ -57,11 +57,11 @@ import jax.numpy as jnp
 import optax
 
 from jaxo2o.config import ConfigError, validate_hparams
-from jaxo2o.core.distributions import tanh_gaussian_sample
+from jaxo2o.core.distributions import tanh_gaussian_sample, tanh_gaussian_samples
 from jaxo2o.core.flops import Pass
 from jaxo2o.core.losses import member_subset, td_target
 from jaxo2o.core.method import Method, check_network_config
-from jaxo2o.core.networks import CriticEnsemble, TanhGaussianPolicy, orthogonal
+from jaxo2o.core.networks import CriticEnsemble, TanhGaussianPolicy, init_actor_critic, orthogonal
 from jaxo2o.core.optim import NetState, net_init, net_step, polyak
 from jaxo2o.core.returns import ReturnSpec
 from jaxo2o.methods.calql import cql_gap
@@ -190,10 +190,9 @@ class WSRL(Method):
         return self._critic.apply({"params": params}, obs, action)
 
     def init(self, key, obs_size, act_size, hp: WSRLHParams) -> WSRLState:
-        k_a, k_c = jax.random.split(key)
-        obs, act = jnp.zeros((1, obs_size)), jnp.zeros((1, act_size))
-        actor = self._actor(act_size).init(k_a, obs)["params"]
-        critic = self._critic.init(k_c, obs, act)["params"]
+        actor, critic = init_actor_critic(
+            key, self._actor(act_size), self._critic, obs_size, act_size
+        )
         p0 = jnp.asarray(SOFTPLUS_INV_ONE, jnp.float32)
         return WSRLState(
             actor=net_init(actor, optax.adam(hp.actor_lr)),
@@ -206,9 +205,7 @@ class WSRL(Method):
     # ---------------------------------------------------------------- pieces
     def _samples(self, params, obs, key, n: int, act_size: int):
         """n actions per row from pi(obs): (B, n, |A|) and log pi (B, n)."""
-        mean, log_std = self.policy(params, obs, act_size)
-        keys = jax.random.split(key, n)
-        return jax.vmap(lambda k: tanh_gaussian_sample(k, mean, log_std), out_axes=1)(keys)
+        return tanh_gaussian_samples(key, *self.policy(params, obs, act_size), n)
 
     def _q_drawn(self, params, idx, obs, actions):
         """Q_j(s, a_k) of the drawn members j = idx for actions (B, N, |A|): (len(idx), B, N)."""
