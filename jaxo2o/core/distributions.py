@@ -45,6 +45,13 @@ def tanh_gaussian_sample(
     return jnp.tanh(u), log_prob
 
 
+def tanh_gaussian_action(
+    key: jax.Array, mean: jax.Array, log_std: jax.Array, deterministic: bool
+) -> jax.Array:
+    """The action a tanh-Gaussian policy takes: tanh(mean) when deterministic, else a sample."""
+    return jnp.tanh(mean) if deterministic else tanh_gaussian_sample(key, mean, log_std)[0]
+
+
 def tanh_gaussian_samples(
     key: jax.Array, mean: jax.Array, log_std: jax.Array, n: int
 ) -> tuple[jax.Array, jax.Array]:

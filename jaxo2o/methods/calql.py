@@ -53,7 +53,11 @@ import jax.numpy as jnp
 import optax
 
 from jaxo2o.config import ConfigError, validate_hparams
-from jaxo2o.core.distributions import tanh_gaussian_sample, tanh_gaussian_samples
+from jaxo2o.core.distributions import (
+    tanh_gaussian_action,
+    tanh_gaussian_sample,
+    tanh_gaussian_samples,
+)
 from jaxo2o.core.flops import Pass
 from jaxo2o.core.losses import ensemble_mse, td_target
 from jaxo2o.core.method import Method, check_network_config
@@ -354,9 +358,7 @@ class CalQL(Method):
     def act(self, state: CalQLState, obs, key, hp: CalQLHParams, deterministic: bool):
         act_size = state.actor.params["Dense_0"]["bias"].shape[0] // 2
         mean, log_std = self.policy(state.actor.params, obs, act_size)
-        if deterministic:
-            return jnp.tanh(mean), {}
-        return tanh_gaussian_sample(key, mean, log_std)[0], {}
+        return tanh_gaussian_action(key, mean, log_std, deterministic), {}
 
     def flop_passes(self, obs_size: int, act_size: int, batch: int, online: bool) -> list[Pass]:
         c, b, n = self.config, batch, self.config.n_actions

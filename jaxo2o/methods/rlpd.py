@@ -47,7 +47,7 @@ import jax.numpy as jnp
 import optax
 
 from jaxo2o.config import ConfigError, validate_hparams
-from jaxo2o.core.distributions import tanh_gaussian_sample
+from jaxo2o.core.distributions import tanh_gaussian_action, tanh_gaussian_sample
 from jaxo2o.core.flops import Pass
 from jaxo2o.core.losses import member_subset, td_target, temperature_loss
 from jaxo2o.core.method import Method, check_network_config
@@ -242,9 +242,7 @@ class RLPD(Method):
     def act(self, state: RLPDState, obs, key, hp: RLPDHParams, deterministic: bool):
         act_size = state.actor.params["Dense_0"]["bias"].shape[0] // 2
         mean, log_std = self.policy(state.actor.params, obs, act_size)
-        if deterministic:
-            return jnp.tanh(mean), {}
-        return tanh_gaussian_sample(key, mean, log_std)[0], {}
+        return tanh_gaussian_action(key, mean, log_std, deterministic), {}
 
     def flop_passes(self, obs_size: int, act_size: int, batch: int, online: bool) -> list[Pass]:
         """One critic step and one actor step (update_many with G = 1; G critic steps cost G

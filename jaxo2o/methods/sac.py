@@ -31,7 +31,7 @@ import jax.numpy as jnp
 import optax
 
 from jaxo2o.config import ConfigError, validate_hparams
-from jaxo2o.core.distributions import tanh_gaussian_sample
+from jaxo2o.core.distributions import tanh_gaussian_action, tanh_gaussian_sample
 from jaxo2o.core.flops import Pass
 from jaxo2o.core.losses import ensemble_mse, td_target, temperature_loss
 from jaxo2o.core.method import Method, check_network_config
@@ -166,10 +166,7 @@ class SAC(Method):
     def act(self, state: SACState, obs, key, hp: SACHParams, deterministic: bool):
         act_size = state.actor.params["Dense_0"]["bias"].shape[0] // 2
         mean, log_std = self.policy(state.actor.params, obs, act_size)
-        if deterministic:
-            return jnp.tanh(mean), {}
-        a, _ = tanh_gaussian_sample(key, mean, log_std)
-        return a, {}
+        return tanh_gaussian_action(key, mean, log_std, deterministic), {}
 
     def flop_passes(self, obs_size: int, act_size: int, batch: int, online: bool) -> list[Pass]:
         h, n, b = tuple(self.config.hidden), self.config.n_critics, batch

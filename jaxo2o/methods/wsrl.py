@@ -57,7 +57,11 @@ import jax.numpy as jnp
 import optax
 
 from jaxo2o.config import ConfigError, validate_hparams
-from jaxo2o.core.distributions import tanh_gaussian_sample, tanh_gaussian_samples
+from jaxo2o.core.distributions import (
+    tanh_gaussian_action,
+    tanh_gaussian_sample,
+    tanh_gaussian_samples,
+)
 from jaxo2o.core.flops import Pass
 from jaxo2o.core.losses import member_subset, td_target
 from jaxo2o.core.method import Method, check_network_config
@@ -353,9 +357,7 @@ class WSRL(Method):
         if self.config.state_dependent_std:
             act_size //= 2
         mean, log_std = self.policy(state.actor.params, obs, act_size)
-        if deterministic:
-            return jnp.tanh(mean), {}
-        return tanh_gaussian_sample(key, mean, log_std)[0], {}
+        return tanh_gaussian_action(key, mean, log_std, deterministic), {}
 
     def flop_passes(self, obs_size: int, act_size: int, batch: int, online: bool) -> list[Pass]:
         """Offline: one conservative update. Online: one critic step and one actor step (G
