@@ -10,6 +10,7 @@ the Minari root ($MINARI_DATASETS_PATH). For tests and demonstrations without a 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 
 import gymnasium as gym
 import minari
@@ -37,15 +38,20 @@ def collect(ds_id: str, env_id: str, steps: int, seed: int = 0, **kwargs) -> Non
     env.close()
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def collector_cli(collect_fn: Callable[[str, str, int, int], None], doc: str) -> None:
+    """The command line of a DataCollector script: --id, --env, --steps, --seed."""
+    ap = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     ap.add_argument("--id", required=True)
     ap.add_argument("--env", required=True)
     ap.add_argument("--steps", type=int, default=20_000)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
-    collect(args.id, args.env, args.steps, args.seed)
+    collect_fn(args.id, args.env, args.steps, args.seed)
     print(f"wrote {args.id} ({args.steps} steps of {args.env})")
+
+
+def main() -> None:
+    collector_cli(collect, __doc__)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ the eval env; random: a uniform random policy, expert: the noise-free controller
 
 from __future__ import annotations
 
-import argparse
 import copy
 
 import gymnasium as gym
@@ -25,6 +24,7 @@ import minari
 import numpy as np
 from minari import StepDataCallback
 
+from benchmarks.collector_dataset import collector_cli
 from jaxo2o.envs.gr_maze import TASK_SPECS, GRMaze
 from jaxo2o.envs.gr_waypoints import WaypointController
 
@@ -97,14 +97,7 @@ def collect(
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--id", required=True)
-    ap.add_argument("--env", required=True)
-    ap.add_argument("--steps", type=int, default=20_000)
-    ap.add_argument("--seed", type=int, default=0)
-    args = ap.parse_args()
-    collect(args.id, args.env, args.steps, args.seed)
-    print(f"wrote {args.id} ({args.steps} steps of {args.env})")
+    collector_cli(collect, __doc__)
 
 
 if __name__ == "__main__":
