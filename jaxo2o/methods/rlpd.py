@@ -38,7 +38,6 @@ Deviations (also in the README):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple
 
 import flax.linen as nn
 import flax.struct
@@ -52,7 +51,8 @@ from jaxo2o.core.flops import Pass
 from jaxo2o.core.losses import member_subset, td_target, temperature_loss
 from jaxo2o.core.method import Method, check_network_config
 from jaxo2o.core.networks import CriticEnsemble, TanhGaussianPolicy, init_actor_critic
-from jaxo2o.core.optim import NetState, net_init, net_step, polyak
+from jaxo2o.core.optim import net_step, polyak
+from jaxo2o.methods.sac import SACState, sac_state
 
 
 # ------------------------------------------------------------------ losses (module level: tested)
@@ -95,11 +95,7 @@ class RLPDHParams:
     target_entropy_per_dim: jnp.ndarray = -0.5  # H_target = -|A| / 2
 
 
-class RLPDState(NamedTuple):
-    actor: NetState
-    critic: NetState
-    target_critic: dict
-    log_alpha: NetState
+RLPDState = SACState  # actor, critic, target critic, log alpha
 
 
 @dataclass(frozen=True)
@@ -167,13 +163,7 @@ class RLPD(Method):
         actor, critic = init_actor_critic(
             key, self._actor(act_size), self._critic, obs_size, act_size
         )
-        log_alpha = jnp.log(jnp.asarray(hp.init_temperature, jnp.float32))
-        return RLPDState(
-            actor=net_init(actor, optax.adam(hp.actor_lr)),
-            critic=net_init(critic, optax.adam(hp.critic_lr)),
-            target_critic=critic,
-            log_alpha=net_init(log_alpha, optax.adam(hp.alpha_lr)),
-        )
+        return sac_state(actor, critic, hp)
 
     # ---------------------------------------------------------------- the three steps
     def critic_step(self, state: RLPDState, batch, key, hp: RLPDHParams):

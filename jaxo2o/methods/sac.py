@@ -23,7 +23,7 @@ values it was made with, -dim(A) and [-20, 2], passed explicitly, so no dataset 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import flax.struct
 import jax
@@ -55,6 +55,18 @@ class SACState(NamedTuple):
     critic: NetState
     target_critic: dict
     log_alpha: NetState
+
+
+def sac_state(actor_params: Any, critic_params: Any, hp: Any) -> SACState:
+    """A SAC learner's start from its networks' parameters: Adam states at `hp`'s learning rates,
+    the target critic equal to the critic, log alpha at log(`hp.init_temperature`) (also RLPD's)."""
+    log_alpha = jnp.log(jnp.asarray(hp.init_temperature, jnp.float32))
+    return SACState(
+        actor=net_init(actor_params, optax.adam(hp.actor_lr)),
+        critic=net_init(critic_params, optax.adam(hp.critic_lr)),
+        target_critic=critic_params,
+        log_alpha=net_init(log_alpha, optax.adam(hp.alpha_lr)),
+    )
 
 
 @dataclass(frozen=True)
@@ -99,13 +111,7 @@ class SAC(Method):
         actor_params, critic_params = init_actor_critic(
             key, self._actor(act_size), self._critic, obs_size, act_size
         )
-        log_alpha = jnp.log(jnp.asarray(hp.init_temperature, jnp.float32))
-        return SACState(
-            actor=net_init(actor_params, optax.adam(hp.actor_lr)),
-            critic=net_init(critic_params, optax.adam(hp.critic_lr)),
-            target_critic=critic_params,
-            log_alpha=net_init(log_alpha, optax.adam(hp.alpha_lr)),
-        )
+        return sac_state(actor_params, critic_params, hp)
 
     # -- pieces reused by ACA and the datasets' behaviour policies
     def policy(self, actor_params, obs, act_size: int):
