@@ -15,8 +15,6 @@ import shutil
 import tempfile
 from typing import Any
 
-import numpy as np
-
 from benchmarks.perf_markdown import spread_text, table
 from benchmarks.perf_run import run_worker
 from benchmarks.perf_stats import spread
@@ -68,17 +66,13 @@ def measure_phase(offline_steps: int, online_steps: int, rounds: int, log: Any =
             "offline_checkpoint_seconds": spread(ck).as_dict(),
             "raw_offline_seconds": off,
         }
-    pairs = [
-        f / o
-        for f, o in zip(
-            out["full"]["raw_offline_seconds"],
-            out["offline-only"]["raw_offline_seconds"],
-            strict=True,
-        )
-    ]
-    out["full_over_offline_only"] = spread(pairs).as_dict()
-    out["full_over_offline_only_median"] = float(np.median(pairs))
+    out["full_over_offline_only"] = spread(_ratios(out["full"], out["offline-only"])).as_dict()
     return out
+
+
+def _ratios(a: dict[str, Any], b: dict[str, Any]) -> list[float]:
+    """Round by round, a's offline seconds over b's."""
+    return [x / y for x, y in zip(a["raw_offline_seconds"], b["raw_offline_seconds"], strict=True)]
 
 
 def _loop_ratio(ph: dict[str, Any]) -> str:
@@ -86,12 +80,7 @@ def _loop_ratio(ph: dict[str, Any]) -> str:
     loop = ph.get("full, checkpoints in the loop")
     if not loop:
         return ""
-    pairs = [
-        f / o
-        for f, o in zip(
-            loop["raw_offline_seconds"], ph["offline-only"]["raw_offline_seconds"], strict=True
-        )
-    ]
+    pairs = _ratios(loop, ph["offline-only"])
     return "; with checkpoints in the loop: " + ", ".join(f"{x:.2f}" for x in pairs)
 
 
