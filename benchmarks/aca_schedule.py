@@ -42,16 +42,17 @@ def end_of_schedule(experiment: dict) -> tuple[str, float, int, float]:
     return schedule, k, updates, w
 
 
-def schedule_note(root: Path, label: str = "aca") -> str:
+def schedule_note(root: Path, labels: tuple[str, ...] = ("aca", "aca-scaled")) -> str:
     """One sentence per bench run: the ACA lines' w schedule and end values ("" if none ran)."""
     parts = []
-    for meta in sorted(root.glob(f"runs/*/*/{label}/meta.json")):
-        exp = json.loads(meta.read_text()).get("experiment") or {}
-        if exp.get("method") != "aca" or not exp.get("run", {}).get("online_steps"):
-            continue
-        schedule, k, updates, w = end_of_schedule(exp)
-        where = "/".join(meta.parts[-4:-2])
-        parts.append(f"{where}: {schedule}, K {k:g}, {updates} updates, w ends at {w:.3f}")
+    for label in labels:
+        for meta in sorted(root.glob(f"runs/*/*/{label}/meta.json")):
+            exp = json.loads(meta.read_text()).get("experiment") or {}
+            if exp.get("method") != "aca" or not exp.get("run", {}).get("online_steps"):
+                continue
+            schedule, k, updates, w = end_of_schedule(exp)
+            where = "/".join(meta.parts[-4:-1])
+            parts.append(f"{where}: {schedule}, K {k:g}, {updates} updates, w ends at {w:.3f}")
     if not parts:
         return ""
     return (

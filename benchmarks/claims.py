@@ -58,6 +58,20 @@ CLAIMS = (
     Claim("ACA", "no collapse where direct fine-tuning collapses: smaller drop from the offline "
           "score to the dip", "aca", "sac-direct", "drop"),
     Claim("ACA", "final score above direct fine-tuning's", "aca", "sac-direct", "online_final"),
+    Claim("ACA", "no collapse (w schedule scaled to the run): smaller drop than direct "
+          "fine-tuning's", "aca-scaled", "sac-direct", "drop"),
+    Claim("ACA", "final score above direct fine-tuning's (w schedule scaled to the run)",
+          "aca-scaled", "sac-direct", "online_final"),
+    Claim("Cal-QL", "a smaller dip than CQL's: smaller drop from the offline score to the dip",
+          "calql", "cql", "drop"),
+    Claim("Cal-QL", "final score above CQL's", "calql", "cql", "online_final"),
+    Claim("RLPD", "SAC with the offline data in every batch beats SAC from scratch",
+          "rlpd", "sac-scratch", "online_final"),
+    Claim("WSRL", "no collapse without the offline data where fine-tuning without the warm-up "
+          "collapses: smaller drop from the offline score to the dip", "wsrl", "wsrl-no-warmup",
+          "drop"),
+    Claim("WSRL", "final score above fine-tuning without the warm-up", "wsrl", "wsrl-no-warmup",
+          "online_final"),
 )  # fmt: skip
 
 

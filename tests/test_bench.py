@@ -199,7 +199,7 @@ def test_pex_and_the_lines_of_its_script_warm_up_as_the_script():
             warmup = experiment_for(suite, spec, env, "ds/x-v0", domain=domain).run.warmup_steps
             if spec.label in pex_lines | {"rlpd", "wsrl"}:  # RLPD's and WSRL's 5,000 too
                 assert warmup == pex, (tier, domain, spec.label)
-            elif spec.label in ("calql", "cql"):  # Cal-QL's script trains from the first step
+            elif spec.label in ("calql", "cql", "wsrl-no-warmup"):  # from the first step
                 assert warmup == 0, (tier, domain, spec.label)
             elif spec.method != "aca":  # ACA: updates begin once the seeded buffer holds a batch
                 assert warmup == short, (tier, domain, spec.label)
@@ -231,6 +231,31 @@ def test_baseline_lines_take_the_official_domain_settings_and_their_ratios():
         assert [o.partition("=")[0] for o in calql.method_config].count("hidden") == 1
         assert not any(o.startswith("actor_hidden") for o in calql.method_config)
         assert calql.run.offline_fraction == 0.5 and calql.run.updates_per_step == 1
+
+
+def test_quick_cql_family_pretrains_shorter_and_aca_scaled_differs_from_aca_only_in_w():
+    """The quick tier's named deviation: Cal-QL, CQL and both WSRL lines pretrain 20k (IDP) /
+    15k (mazes) steps, the rest of their budget the tier's; the claims' other lines keep the
+    tier's offline phase. aca-scaled is ACA with `w_schedule=scaled` and nothing else changed."""
+    suite = SUITES["quick"]
+    specs = {s.label: s for s in suite.methods}
+    env = EnvConfig(task="point", episode_length=100)
+    for domain, steps, full in (("locomotion", 20_000, 80_000), ("maze", 15_000, 35_000)):
+        for label in ("calql", "cql", "wsrl", "wsrl-no-warmup"):
+            run = experiment_for(suite, specs[label], env, "ds/x-v0", domain=domain).run
+            assert run.offline_steps == steps, (label, domain)
+            assert run.online_steps == suite.budget_of(domain).online_steps
+        for label in ("iql-direct", "aca", "aca-scaled", "sac-direct"):
+            run = experiment_for(suite, specs[label], env, "ds/x-v0", domain=domain).run
+            assert run.offline_steps == full, (label, domain)
+        aca = experiment_for(suite, specs["aca"], env, "ds/x-v0", "medium", domain)
+        scaled = experiment_for(suite, specs["aca-scaled"], env, "ds/x-v0", "medium", domain)
+        assert scaled.method_config == (*aca.method_config, "w_schedule=scaled")
+        assert (scaled.hparams, scaled.run) == (aca.hparams, aca.run)
+    wsrl = experiment_for(suite, specs["wsrl"], env, "ds/x-v0", domain="maze")
+    plain = experiment_for(suite, specs["wsrl-no-warmup"], env, "ds/x-v0", domain="maze")
+    assert (wsrl.run.warmup_steps, plain.run.warmup_steps) == (5_000, 0)
+    assert dataclasses.replace(plain.run, warmup_steps=5_000) == wsrl.run
 
 
 def test_awac_lines_normalize_observations_as_corl():
