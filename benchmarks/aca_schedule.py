@@ -1,7 +1,7 @@
 """Which w schedule the ACA lines of a bench run used, and where it left w.
 
-ACA's official K counts absolute updates (`jaxo2o.methods.aca`, w falls by w0 / (K 1000) per
-update over a 100k-update online phase), so a short phase ends with w far above w_min and the
+ACA's official K counts absolute updates (`jaxo2o.methods.aca_settings`: w falls by w0 / (K 1000)
+per update over a 100k-update online phase), so a short phase ends with w far above w_min and the
 "ACA vs sac-direct" claims are read off a critic still close to pi0's. The claims table states
 the schedule and the end value of w of every ACA line it reads.
 """
@@ -12,7 +12,7 @@ import json
 import math
 from pathlib import Path
 
-from jaxo2o.methods.aca import OFFICIAL_ONLINE_UPDATES, UPDATES_PER_K
+from jaxo2o.methods.aca_settings import OFFICIAL_ONLINE_UPDATES, UPDATES_PER_K
 
 
 def option(items: list[str], name: str, default: str) -> str:

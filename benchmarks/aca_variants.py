@@ -25,8 +25,9 @@ import optax
 from jaxo2o.config import require_in
 from jaxo2o.core.optim import NetState, net_init
 from jaxo2o.core.transitions import Transitions
-from jaxo2o.methods.aca import ACA, ACAConfig, ACAHParams, ml_actor_loss
+from jaxo2o.methods.aca import ACA, ml_actor_loss
 from jaxo2o.methods.aca_policies import policy_log_prob
+from jaxo2o.methods.aca_settings import ACAConfig, ACAHParams
 
 CHOICES = {
     "online_temperature": ("reset", "keep"),

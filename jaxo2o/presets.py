@@ -17,8 +17,8 @@ Sources (public code):
 - FamO2O: maze is the only official configuration (range [8, 14], expectile 0.9, r - 1);
   locomotion is a PROJECT CHOICE (no official FamO2O+IQL locomotion configuration): IQL's
   locomotion expectile and reward scaling, range [1, 5] around IQL's inverse temperature 3.
-- ACA: the official per-dataset-kind table (`jaxo2o.methods.aca.ACA_PRESETS`; every maze kind
-  uses the AntMaze row), on the seeded protocol; `alignment=False` is sac-direct.
+- ACA: the official per-dataset-kind table (`jaxo2o.methods.aca_settings.ACA_PRESETS`; every
+  maze kind uses the AntMaze row), on the seeded protocol; `alignment=False` is sac-direct.
 - Cal-QL / CQL (nakamotoo/Cal-QL `scripts/run_antmaze.sh`), RLPD (ikostrikov/rlpd README
   commands), WSRL (zhouzypaul/wsrl launch scripts and configs): `calql_rlpd_wsrl` below, with run
   settings (`Preset.run`: update-to-data ratio, warm-up, batch mix) besides the method's own.
@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from jaxo2o.envs import GR_MAZE_TASKS, MAZE_TASKS
-from jaxo2o.methods.aca import ACA_PRESETS, aca_preset
+from jaxo2o.methods.aca_settings import ACA_PRESETS, aca_preset
 
 DOMAINS = ("locomotion", "maze")
 

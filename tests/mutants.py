@@ -90,6 +90,7 @@ TARGETS: dict[str, Target] = {
             "weight_ess",
             "awr_actor_loss",
             "temperature_loss",
+            "log_temperature_loss",
         ),
         _TRAINER_RUNS,
     ),
@@ -116,11 +117,6 @@ TARGETS: dict[str, Target] = {
     "jaxo2o/methods/aca.py": Target(
         ("tests/test_aca_losses.py", "tests/test_aca.py"),
         (
-            "GRAD_CLIP_EPS",
-            "UPDATES_PER_K",
-            "interpolation_weight",
-            "clip_grad_norm",
-            "log_temperature_loss",
             "ml_actor_loss",
             "critic_from_baseline",
             "temperature_step",
@@ -132,6 +128,16 @@ TARGETS: dict[str, Target] = {
             "aligned_q",
             "_online_update",
         ),
+        _TRAINER_RUNS,
+    ),
+    "jaxo2o/methods/aca_settings.py": Target(
+        ("tests/test_aca_losses.py", "tests/test_aca.py"),
+        ("UPDATES_PER_K", "interpolation_weight", "scaled_w_k", "schedule_k"),
+        _TRAINER_RUNS,
+    ),
+    "jaxo2o/core/optim.py": Target(
+        ("tests/test_aca_losses.py", "tests/test_aca.py"),
+        ("GRAD_CLIP_EPS", "clip_grad_norm"),
         _TRAINER_RUNS,
     ),
     "jaxo2o/methods/aca_policies.py": Target(

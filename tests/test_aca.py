@@ -18,23 +18,14 @@ import pytest
 
 from jaxo2o.config import ConfigError, RunConfig, run_hparams
 from jaxo2o.core.loop import Trainer
-from jaxo2o.core.optim import NetState
+from jaxo2o.core.optim import NetState, clip_grad_norm
 from jaxo2o.core.transitions import Transitions
 from jaxo2o.data.dataset import top_return_episodes
 from jaxo2o.envs import make_env
 from jaxo2o.methods import get_method
-from jaxo2o.methods.aca import (
-    ACA,
-    ACA_PRESETS,
-    ACAConfig,
-    ACAOfflineState,
-    ACAOnlineState,
-    aca_preset,
-    clip_grad_norm,
-    interpolation_weight,
-    ml_actor_loss,
-)
+from jaxo2o.methods.aca import ACA, ACAOfflineState, ACAOnlineState, ml_actor_loss
 from jaxo2o.methods.aca_policies import clip_floor, soft_clip
+from jaxo2o.methods.aca_settings import ACA_PRESETS, ACAConfig, aca_preset, interpolation_weight
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.perf_flops import jaxpr_dot_flops, total_flops  # noqa: E402

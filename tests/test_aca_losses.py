@@ -20,10 +20,11 @@ import numpy as np
 import optax
 import pytest
 
-from jaxo2o.core.optim import net_init
+from jaxo2o.core.optim import clip_grad_norm, net_init
 from jaxo2o.core.transitions import Transitions
-from jaxo2o.methods.aca import ACA, ACAConfig, clip_grad_norm
+from jaxo2o.methods.aca import ACA
 from jaxo2o.methods.aca_policies import policy_sample
+from jaxo2o.methods.aca_settings import ACAConfig
 
 OBS, ACT, N = 3, 2, 8
 HIDDEN = (8,)

@@ -7,8 +7,9 @@ import pytest
 
 from benchmarks.aca_variants import ACAVariant, ACAVariantConfig
 from jaxo2o.config import ConfigError
-from jaxo2o.methods.aca import ACA, ACAConfig
+from jaxo2o.methods.aca import ACA
 from jaxo2o.methods.aca_policies import policy_log_prob, policy_sample
+from jaxo2o.methods.aca_settings import ACAConfig
 from tests.test_aca import HIDDEN, random_batch, small, trained_offline
 
 

@@ -18,7 +18,8 @@ from jaxo2o.core.loop import Trainer
 from jaxo2o.core.runner import ChunkHook, broadcast_tree, run_batch
 from jaxo2o.core.shared_offline import offline_key
 from jaxo2o.envs import make_env
-from jaxo2o.methods.aca import ACA, ACAConfig
+from jaxo2o.methods.aca import ACA
+from jaxo2o.methods.aca_settings import ACAConfig
 from jaxo2o.methods.iql import IQL
 
 

@@ -56,6 +56,15 @@ def temperature_loss(
     return jnp.exp(log_alpha) * (entropy - target_entropy)
 
 
+def log_temperature_loss(
+    log_alpha: jax.Array, log_prob: jax.Array, target_entropy: jax.Array
+) -> jax.Array:
+    """ACA's (d3rlpy's) temperature loss, on log alpha itself: log alpha * (H - H_target),
+    H = -mean log pi (no gradient)."""
+    entropy = -jax.lax.stop_gradient(jnp.mean(log_prob))
+    return log_alpha * (entropy - target_entropy)
+
+
 def member_subset(key: jax.Array, n: int, k: int, replace: bool) -> jax.Array:
     """Indices of `k` of an ensemble's `n` members, drawn afresh from `key`.
 
