@@ -9,6 +9,8 @@ import math
 import jax
 import jax.numpy as jnp
 
+from jaxo2o.core.transitions import Transitions
+
 LN_EPS = 1e-6  # flax.linen.LayerNorm's default epsilon
 
 
@@ -88,3 +90,18 @@ def assert_trees_close(a, b, tol: float = 2e-5) -> None:
         err = float(jnp.max(jnp.abs(jnp.asarray(x) - jnp.asarray(y))))
         scale = 1.0 + float(jnp.max(jnp.abs(jnp.asarray(y))))
         assert err <= tol * scale, f"max abs difference {err} (scale {scale})"
+
+
+def random_batches(key, terminated_row: tuple[bool, ...], g: int = 2, obs: int = 3, act: int = 2):
+    """`g` random batches of len(terminated_row) transitions (a leading axis of g, as
+    `update_many` takes them); every batch ends its episodes where `terminated_row` says."""
+    b = len(terminated_row)
+    ks = jax.random.split(key, 4)
+    return Transitions(
+        obs=jax.random.normal(ks[0], (g, b, obs)),
+        action=jax.random.uniform(ks[1], (g, b, act), minval=-1, maxval=1),
+        reward=jax.random.normal(ks[2], (g, b)),
+        next_obs=jax.random.normal(ks[3], (g, b, obs)),
+        terminated=jnp.tile(jnp.array(terminated_row), (g, 1)),
+        truncated=jnp.zeros((g, b), bool),
+    )

@@ -14,12 +14,12 @@ from reference_nets import (
     assert_trees_close,
     critics,
     polyak,
+    random_batches,
     squashed_sample,
     trunk,
 )
 
 from jaxo2o.core.losses import member_subset, subset_min, temperature_loss
-from jaxo2o.core.transitions import Transitions
 from jaxo2o.methods.rlpd import (
     RLPD,
     RLPDConfig,
@@ -101,16 +101,8 @@ def test_critics_have_layer_norm_after_every_hidden_layer_and_the_actor_none():
 HIDDEN = (8, 8)
 
 
-def _batches(key, g=2, b=4):
-    ks = jax.random.split(key, 4)
-    return Transitions(
-        obs=jax.random.normal(ks[0], (g, b, 3)),
-        action=jax.random.uniform(ks[1], (g, b, 2), minval=-1, maxval=1),
-        reward=jax.random.normal(ks[2], (g, b)),
-        next_obs=jax.random.normal(ks[3], (g, b, 3)),
-        terminated=jnp.tile(jnp.array([False, False, True, False]), (g, 1)),
-        truncated=jnp.zeros((g, b), bool),
-    )
+def _batches(key):
+    return random_batches(key, (False, False, True, False))
 
 
 def _reference(ref, batches, keys, backup_entropy: bool, n_min: int):

@@ -16,6 +16,7 @@ from reference_nets import (
     assert_trees_close,
     critics,
     polyak,
+    random_batches,
     samples,
     squashed_sample,
     trunk,
@@ -89,16 +90,8 @@ def test_networks_layer_norm_everywhere_and_uniform_std():
 HIDDEN = (8, 8)
 
 
-def _batches(key, g=2, b=4):
-    ks = jax.random.split(key, 4)
-    return Transitions(
-        obs=jax.random.normal(ks[0], (g, b, 3)),
-        action=jax.random.uniform(ks[1], (g, b, 2), minval=-1, maxval=1),
-        reward=jax.random.normal(ks[2], (g, b)),
-        next_obs=jax.random.normal(ks[3], (g, b, 3)),
-        terminated=jnp.tile(jnp.array([False, True, False, False]), (g, 1)),
-        truncated=jnp.zeros((g, b), bool),
-    )
+def _batches(key):
+    return random_batches(key, (False, True, False, False))
 
 
 def _reference(ref, batches, keys, n_backup: int):

@@ -40,7 +40,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import flax.linen as nn
-import flax.struct
 import jax
 import jax.numpy as jnp
 import optax
@@ -52,7 +51,7 @@ from jaxo2o.core.losses import member_subset, td_target, temperature_loss
 from jaxo2o.core.method import Method, check_network_config
 from jaxo2o.core.networks import CriticEnsemble, TanhGaussianPolicy, init_actor_critic
 from jaxo2o.core.optim import net_step, polyak
-from jaxo2o.methods.sac import SACState, sac_state
+from jaxo2o.methods.sac import SACHParams, SACState, sac_state
 
 
 # ------------------------------------------------------------------ losses (module level: tested)
@@ -84,15 +83,7 @@ def mean_q_actor_loss(alpha: jax.Array, log_prob: jax.Array, q: jax.Array) -> ja
 
 
 # ------------------------------------------------------------------ the method
-@flax.struct.dataclass
-class RLPDHParams:
-    actor_lr: jnp.ndarray = 3e-4
-    critic_lr: jnp.ndarray = 3e-4
-    alpha_lr: jnp.ndarray = 3e-4
-    discount: jnp.ndarray = 0.99
-    tau: jnp.ndarray = 0.005
-    init_temperature: jnp.ndarray = 1.0
-    target_entropy_per_dim: jnp.ndarray = -0.5  # H_target = -|A| / 2
+RLPDHParams = SACHParams  # SAC's rates, discount, tau, temperature; H_target = -|A| / 2
 
 
 RLPDState = SACState  # actor, critic, target critic, log alpha
