@@ -203,6 +203,52 @@ TARGETS: dict[str, Target] = {
         ("update",),
         _TRAINER_RUNS,
     ),
+    "jaxo2o/methods/calql.py": Target(
+        ("tests/test_calql.py",),
+        (
+            "ALPHA_PRIME_MAX",
+            "lift",
+            "cql_gap",
+            "cql_penalty",
+            "max_backup_target",
+            "log_alpha_loss",
+            "ScaledLogStdPolicy",
+            "_samples",
+            "_q_many",
+            "update",
+        ),
+        _TRAINER_RUNS,
+    ),
+    "jaxo2o/methods/rlpd.py": Target(
+        ("tests/test_rlpd.py",),
+        (
+            "rlpd_target",
+            "ensemble_mean_mse",
+            "mean_q_actor_loss",
+            "critic_step",
+            "actor_temperature_step",
+            "update_many",
+            "update",
+        ),
+        _TRAINER_RUNS,
+    ),
+    "jaxo2o/methods/wsrl.py": Target(
+        ("tests/test_wsrl.py",),
+        (
+            "SOFTPLUS_INV_ONE",
+            "subset_max_target",
+            "min_q_actor_loss",
+            "softplus_temperature_loss",
+            "lagrange_penalty",
+            "_q_drawn",
+            "_target",
+            "_actor_temperature",
+            "update",
+            "critic_step",
+            "update_many",
+        ),
+        _TRAINER_RUNS,
+    ),
 }
 
 
