@@ -102,7 +102,7 @@ HIDDEN = (8, 8)
 
 
 def _batches(key):
-    return random_batches(key, (False, False, True, False))
+    return random_batches(key, (False, False, True, False), g=3)
 
 
 def _reference(ref, batches, keys, backup_entropy: bool, n_min: int):
@@ -140,6 +140,7 @@ def _reference(ref, batches, keys, backup_entropy: bool, n_min: int):
     ref["actor"], ref["actor_opt"] = adam_step(ref["actor"], grad, ref["actor_opt"], 3e-4)
     t_grad = alpha * (-jnp.mean(lp) + 1.0)  # H_target = -|A| / 2 = -1
     ref["log_alpha"], ref["alpha_opt"] = adam_step(ref["log_alpha"], t_grad, ref["alpha_opt"], 3e-4)
+    ref["entropy"] = -jnp.mean(lp)
     return ref
 
 
@@ -160,13 +161,19 @@ def test_update_many_matches_an_independent_reference():
         reference = jax.jit(_reference, static_argnums=(3, 4))
         for step in range(2):
             batches = _batches(jax.random.PRNGKey(10 + step))
-            keys = jax.random.split(jax.random.PRNGKey(20 + step), 2)
-            state, _ = update(state, batches, keys)
+            keys = jax.random.split(jax.random.PRNGKey(20 + step), 3)
+            state, metrics = update(state, batches, keys)
             ref = reference(ref, batches, keys, backup, n_min)
         assert_trees_close(state.critic.params, ref["critic"])
         assert_trees_close(state.target_critic, ref["target"])
         assert_trees_close(state.actor.params, ref["actor"])
         assert_trees_close(state.log_alpha.params, ref["log_alpha"])
-        # two critic steps per call, one actor step: the Adam counts say so
-        assert int(state.critic.opt_state[0].count) == 4
+        # Adam's first moments carry the gradients' sizes (a step alone hides them: Adam's
+        # first step is lr times the gradient's sign)
+        for name, net in (("critic", state.critic), ("actor", state.actor)):
+            assert_trees_close(net.opt_state[0].mu, ref[f"{name}_opt"]["m"])
+        assert_trees_close(state.log_alpha.opt_state[0].mu, ref["alpha_opt"]["m"])
+        np.testing.assert_allclose(metrics["entropy"], ref["entropy"], rtol=1e-5)
+        # three critic steps per call, one actor step: the Adam counts say so
+        assert int(state.critic.opt_state[0].count) == 6
         assert int(state.actor.opt_state[0].count) == 2

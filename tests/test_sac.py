@@ -115,6 +115,7 @@ def _reference_update(ref: dict, batch: Transitions, key, target_entropy: float)
     t_grad = alpha * (-jnp.mean(lp) - target_entropy)
     ref["log_alpha"], ref["alpha_opt"] = adam_step(ref["log_alpha"], t_grad, ref["alpha_opt"], 3e-4)
     ref["target"] = polyak(ref["target"], ref["critic"], 0.005)
+    ref["entropy"] = -jnp.mean(lp)
     return ref
 
 
@@ -146,4 +147,8 @@ def test_update_matches_an_independent_reference():
     assert_trees_close(state.target_critic, ref["target"])
     assert_trees_close(state.actor.params, ref["actor"])
     assert_trees_close(state.log_alpha.params, ref["log_alpha"])
+    # Adam's first moments carry the gradients' sizes, which its first steps hide
+    for name, net in (("critic", state.critic), ("actor", state.actor), ("alpha", state.log_alpha)):
+        assert_trees_close(net.opt_state[0].mu, ref[f"{name}_opt"]["m"])
+    np.testing.assert_allclose(metrics["entropy"], ref["entropy"], rtol=1e-5)
     assert float(metrics["alpha"]) != pytest.approx(1.0, abs=0.1)
