@@ -296,6 +296,34 @@ def test_acting_follows_the_greedy_evaluation_rule_and_reports_the_offline_fract
     assert float(jnp.mean(info["offline_fraction"])) == pytest.approx(0.05, abs=0.015)
 
 
+def test_one_row_selection_and_one_observation_act():
+    """The selection and acting take one row (no batch axis) as they take a batch."""
+    w = select_policy(jax.random.PRNGKey(0), f32([0.0, 1.0]), f32(1e5))
+    assert w.shape == () and int(w) == ONLINE
+    w = select_policy(jax.random.PRNGKey(0), f32([1.0, 0.0]), f32(0.0), 1.0)  # greedy: argmax
+    assert w.shape == () and int(w) == OFFLINE
+    state = hand_state(PEX_SMALL, HP)  # Q prefers pi_off's mode at alpha_inv 100
+    obs = jax.random.normal(jax.random.PRNGKey(2), (OBS,))
+    for deterministic in (False, True):
+        a, info = PEX_SMALL.act(state, obs, jax.random.PRNGKey(9), HP, deterministic)
+        assert a.shape == (ACT,)
+        np.testing.assert_allclose(a, -T1, rtol=1e-6)
+        assert float(info["offline_fraction"]) == 1.0
+
+
+def test_online_actor_keeps_a_constant_rate_after_a_cosine_offline_schedule():
+    """Offline, the actor's rate decays to 0 over `offline_steps` (IQL's cosine); pi_on's rate
+    is constant: past that many steps it still moves by Adam's lr-sized steps."""
+    pex = PEX(PEXConfig(hidden=HIDDEN, actor_schedule="cosine", offline_steps=2))
+    state = hand_state(pex, HP)
+    batch = batch_with_replay_action(8, T1)
+    for i in range(4):
+        new, _ = pex.update(state, batch, jax.random.PRNGKey(7 + i), HP, online=True)
+        if i >= 2:  # the cosine would be at 0 here
+            assert moved(new.actor.params, state.actor.params) > 0.5 * float(HP.actor_lr)
+        state = new
+
+
 # ------------------------------------------------------------------ the switch
 def test_to_online_freezes_the_offline_policy_and_adds_a_fresh_one():
     hp = PEX_SMALL.default_hparams()
