@@ -64,16 +64,20 @@ def validate_hparams(
     positive: Sequence[str] = (),
     nonnegative: Sequence[str] = (),
     unit_interval: Sequence[str] = (),
+    finite: Sequence[str] = (),
+    ordered: Sequence[tuple[str, str, bool]] = (),
 ) -> Any:
     """Check a method's hyperparameter pytree; raise ConfigError naming the first bad field.
 
-    Values may be scalars or arrays with a leading runs axis (every element is checked).
-    Traced values (inside jit/vmap) cannot be inspected and are skipped. Returns `hp`.
+    `ordered`: (low, high, strict) pairs of fields, low < high (strict) or low <= high, element
+    by element. Values may be scalars or arrays with a leading runs axis (every element is
+    checked). Traced values (inside jit/vmap) cannot be inspected and are skipped. Returns `hp`.
     """
     rules = (
         (positive, lambda v: v > 0, "must be > 0"),
         (nonnegative, lambda v: v >= 0, "must be >= 0"),
         (unit_interval, lambda v: (v >= 0) & (v <= 1), "must lie in [0, 1]"),
+        (finite, np.isfinite, "must be finite"),
     )
     for names, ok, what in rules:
         for name in names:
@@ -84,6 +88,18 @@ def validate_hparams(
             bad = ~ok(v) | np.isnan(v)
             if np.any(bad):
                 raise ConfigError(f"{prefix}.{name}: {what}, got {float(v[bad].ravel()[0]):.6g}")
+    for low, high, strict in ordered:
+        lo, hi = getattr(hp, low), getattr(hp, high)
+        if isinstance(lo, jax.core.Tracer) or isinstance(hi, jax.core.Tracer):
+            continue
+        lo, hi = np.broadcast_arrays(np.asarray(lo, np.float64), np.asarray(hi, np.float64))
+        bad = ~(lo < hi) if strict else ~(lo <= hi)
+        if np.any(bad):
+            i = np.flatnonzero(bad.ravel())[0]
+            raise ConfigError(
+                f"{prefix}.{low}: must be {'<' if strict else '<='} {high}, got {low}="
+                f"{lo.ravel()[i]:.6g} and {high}={hi.ravel()[i]:.6g}"
+            )
     return hp
 
 

@@ -174,3 +174,16 @@ def test_validate_hparams_generic():
     assert validate_hparams(hp, "m", positive=("actor_lr",), nonnegative=("tau",)) is hp
     with raises_naming("m.target_entropy_per_dim", ">= 0", "-1"):
         validate_hparams(hp, "m", nonnegative=("target_entropy_per_dim",))
+
+
+def test_validate_hparams_finite_and_ordered_pairs():
+    hp = SACHParams(target_entropy_per_dim=jnp.asarray([-1.0, jnp.inf]))
+    with raises_naming("m.target_entropy_per_dim", "finite", "inf"):
+        validate_hparams(hp, "m", finite=("target_entropy_per_dim",))
+    # a grid's second value breaks the order: the message names both fields and values
+    hp = SACHParams(actor_lr=jnp.asarray([1e-4, 3e-4]), critic_lr=jnp.asarray([3e-4, 3e-4]))
+    assert validate_hparams(hp, "m", ordered=(("actor_lr", "critic_lr", False),)) is hp
+    with raises_naming("m.actor_lr", "must be < critic_lr", "actor_lr=0.0003", "critic_lr=0.0003"):
+        validate_hparams(hp, "m", ordered=(("actor_lr", "critic_lr", True),))
+    with raises_naming("m.critic_lr", "must be <= actor_lr", "critic_lr=0.0003", "actor_lr=0.0001"):
+        validate_hparams(hp, "m", ordered=(("critic_lr", "actor_lr", False),))

@@ -12,7 +12,6 @@ from typing import Any
 import flax.struct
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from jaxo2o.config import ConfigError, require_in, validate_hparams
 from jaxo2o.core.method import build_hparams, check_network_config
@@ -61,7 +60,7 @@ class ACAHParams:
 
 def validate_aca_hparams(hp: ACAHParams) -> ACAHParams:
     """Raise ConfigError naming the first out-of-range field (grids: every value is checked)."""
-    validate_hparams(
+    return validate_hparams(
         hp,
         "aca",
         positive=(
@@ -75,18 +74,9 @@ def validate_aca_hparams(hp: ACAHParams) -> ACAHParams:
         ),
         nonnegative=("ml_alpha", "clip_beta", "w_min"),
         unit_interval=("discount", "tau"),
+        finite=("target_entropy_per_dim",),
+        ordered=(("w_min", "w0", False),),
     )
-    ent = hp.target_entropy_per_dim
-    if not isinstance(ent, jax.core.Tracer) and not np.all(np.isfinite(np.asarray(ent))):
-        raise ConfigError(f"aca.target_entropy_per_dim: must be finite, got {np.asarray(ent)}")
-    w0, w_min = hp.w0, hp.w_min
-    if not isinstance(w0, jax.core.Tracer) and not isinstance(w_min, jax.core.Tracer):
-        w0, w_min = np.broadcast_arrays(np.asarray(w0, np.float64), np.asarray(w_min, np.float64))
-        bad = w_min > w0
-        if np.any(bad):
-            lo, hi = float(w_min[bad][0]), float(w0[bad][0])
-            raise ConfigError(f"aca.w_min: must be <= aca.w0, got w_min {lo:.6g} > w0 {hi:.6g}")
-    return hp
 
 
 # ACAConfig's string fields and their allowed values

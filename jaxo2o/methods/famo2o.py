@@ -144,7 +144,7 @@ class FamO2OHParams:
 def validate_famo2o_hparams(hp: FamO2OHParams) -> FamO2OHParams:
     """Raise ConfigError naming the first bad field; every element of a batched pytree is checked
     (traced values are skipped)."""
-    validate_hparams(
+    return validate_hparams(
         hp,
         "famo2o",
         positive=(
@@ -159,21 +159,9 @@ def validate_famo2o_hparams(hp: FamO2OHParams) -> FamO2OHParams:
         ),
         nonnegative=("beta_min",),
         unit_interval=("expectile", "discount", "tau"),
+        finite=("balance_target_entropy",),
+        ordered=(("beta_min", "beta_max", True),),
     )
-    target = hp.balance_target_entropy
-    if not isinstance(target, jax.core.Tracer) and not np.all(np.isfinite(np.asarray(target))):
-        raise ConfigError(f"famo2o.balance_target_entropy: must be finite, got {target}")
-    lo, hi = hp.beta_min, hp.beta_max
-    if not isinstance(lo, jax.core.Tracer) and not isinstance(hi, jax.core.Tracer):
-        lo, hi = np.broadcast_arrays(np.asarray(lo, np.float64), np.asarray(hi, np.float64))
-        bad = ~(lo < hi)
-        if np.any(bad):
-            i = np.flatnonzero(bad.ravel())[0]
-            raise ConfigError(
-                f"famo2o.beta_min: must be < beta_max, got beta_min={lo.ravel()[i]:.6g} "
-                f"and beta_max={hi.ravel()[i]:.6g}"
-            )
-    return hp
 
 
 @dataclass(frozen=True)
