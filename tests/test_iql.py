@@ -19,7 +19,6 @@ from jaxo2o.core.transitions import Transitions
 from jaxo2o.envs import make_env
 from jaxo2o.methods import get_method
 from jaxo2o.methods.iql import (
-    ACTION_CLIP,
     IQL,
     IQLConfig,
     IQLState,
@@ -64,10 +63,12 @@ def test_actor_weights_clip_at_100_and_dataset_actions_are_clipped():
     log_prob_fn = lambda p, obs, a: -0.5 * ((a[:, 0] - p["mean"]) ** 2) - LOG_SQRT_2PI
     params = {"mean": f32(0.0)}
     adv = f32([2.0, 0.5, -1.0])  # exp(6) = 403 > 100 -> 100; exp(1.5); exp(-3)
-    act = f32([[0.5], [1.5], [0.0]])  # 1.5 is clipped to 1 - 1e-5 before the log-prob
+    # 1.5 is clipped to 1 - 1e-5 before the log-prob (on the heaviest row, so that a clip at
+    # 1 + 1e-5 would move the loss by 1e-5 of itself)
+    act = f32([[1.5], [0.5], [0.0]])
     loss, m = iql_actor_loss(params, log_prob_fn, None, act, adv, f32(3.0))
     w = [100.0, math.exp(1.5), math.exp(-3.0)]
-    logp = [normal_logp(0.5), normal_logp(ACTION_CLIP), normal_logp(0.0)]
+    logp = [normal_logp(1.0 - 1e-5), normal_logp(0.5), normal_logp(0.0)]
     expected = -sum(wi * li for wi, li in zip(w, logp, strict=True)) / 3
     assert float(loss) == pytest.approx(expected, rel=1e-6)
     assert float(m["weight_max"]) == 100.0
@@ -81,7 +82,7 @@ def test_actor_weights_clip_at_100_and_dataset_actions_are_clipped():
     assert float(m_bc["weight_ess"]) == pytest.approx(1.0, rel=1e-6)
     # per-sample inverse temperatures (FamO2O): beta = [0, 1, 2]
     loss_ps, _ = iql_actor_loss(params, log_prob_fn, None, act, adv, f32([0.0, 1.0, 2.0]))
-    w_ps = [1.0, math.exp(0.5), math.exp(-2.0)]
+    w_ps = [1.0, math.exp(0.5), math.exp(-2.0)]  # 0 x 2, 1 x 0.5, 2 x -1
     expected_ps = -sum(wi * li for wi, li in zip(w_ps, logp, strict=True)) / 3
     assert float(loss_ps) == pytest.approx(expected_ps, rel=1e-6)
 
