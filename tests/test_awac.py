@@ -246,6 +246,10 @@ def test_statistics_come_from_the_dataset_and_normalize_it():
     np.testing.assert_allclose(z.mean(0), 0.0, atol=1e-4)
     np.testing.assert_allclose(z.std(0), obs.std(0) / (obs.std(0) + 1e-3), rtol=1e-4)
     assert np.all(np.abs(z.std(0) - 1.0) < 0.02)  # the 0.1-scale dimension: 0.1 / 0.101
+    # one observation (no batch axis) is normalized as a batch's row is
+    one = awac.normalize_obs(jnp.asarray(ds.transitions.obs[0]))
+    batch = awac.normalize_obs(jnp.asarray(ds.transitions.obs))
+    np.testing.assert_allclose(one, batch[0], rtol=1e-6, atol=1e-7)
     # a method that asks for no normalization comes back as it was
     plain = AWAC(AWACConfig(hidden=(8, 8)))
     assert with_observation_statistics(plain, ds) is plain

@@ -284,6 +284,11 @@ def test_full_update_order_by_hand():
     expected_q = ((5 - 0.99) ** 2 + 15**2) / 2 + ((6 - 0.99) ** 2 + 18**2) / 2
     assert float(m["critic_loss"]) == pytest.approx(expected_q, rel=1e-5)
 
+    # V's step computes min_j Qbar_j(s, a) itself when the caller does not pass it
+    value, vm = iql.value_step(state.value, state.target_critic, batch, hp)
+    assert float(vm["value_loss"]) == pytest.approx(3.5, rel=1e-6)
+    np.testing.assert_allclose(iql.v(value.params, batch.obs), [1.0, 1.0], rtol=2e-5)
+
     # target = 0.995 old target + 0.005 *new* critic (which moved away from the old one)
     expected_target = jax.tree.map(
         lambda t, c: 0.995 * t + 0.005 * c, state.target_critic, new.critic.params
