@@ -290,3 +290,32 @@ def test_update_matches_an_independent_reference(calibrate, lagrange):
     else:
         assert float(state.log_alpha_prime.params) == 1.0
     assert np.isfinite(float(metrics["critic_loss"]))
+
+
+def test_policy_starts_at_k_1_c_minus_1_with_a_small_head_and_takes_one_observation():
+    """The official init: log-std multiplier 1, offset -1, the output layer orthogonal at scale
+    1e-2; one observation (no batch axis) gives the batch's row."""
+    method = CalQL(CalQLConfig(hidden=HIDDEN, actor_hidden=ACTOR_HIDDEN))
+    params = method.init(jax.random.PRNGKey(0), 3, 2, method.default_hparams()).actor.params
+    assert float(params["log_std_multiplier"]) == 1.0
+    assert float(params["log_std_offset"]) == -1.0
+    singular = np.linalg.svd(np.asarray(params["Dense_0"]["kernel"]), compute_uv=False)
+    np.testing.assert_allclose(singular, 1e-2, rtol=1e-4)
+    obs = jax.random.normal(jax.random.PRNGKey(1), (4, 3))
+    mean, log_std = method.policy(params, obs, 2)
+    mean_1, log_std_1 = method.policy(params, obs[0], 2)
+    np.testing.assert_allclose(mean_1, mean[0], rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(log_std_1, log_std[0], rtol=1e-5, atol=1e-7)
+
+
+def test_lagrange_multiplier_is_capped_at_a_million():
+    """alpha' = clip(exp(log alpha'), 0, 1e6) (the official clamp)."""
+    method = CQL(CQLConfig(hidden=HIDDEN, actor_hidden=ACTOR_HIDDEN, n_actions=N, lagrange=True))
+    hp = method.default_hparams()
+    state = method.init(jax.random.PRNGKey(3), 3, 2, hp)
+    for log_ap, expected in ((20.0, 1e6), (2.0, math.exp(2.0))):
+        ap = state.log_alpha_prime._replace(params=jnp.float32(log_ap))
+        start = state._replace(log_alpha_prime=ap)
+        batch, key = _batch(jax.random.PRNGKey(4)), jax.random.PRNGKey(5)
+        _, metrics = method.update(start, batch, key, hp, online=False)
+        np.testing.assert_allclose(float(metrics["alpha_prime"]), expected, rtol=1e-6)
