@@ -150,6 +150,8 @@ def test_policy_log_std_is_an_affine_map_of_the_raw_head_then_clipped():
     np.testing.assert_allclose(log_std, [[0.0, 0.0]])
     _, log_std = method.policy(with_k(1.0, -1.0, 20.0), obs, 2)  # clipped after the map
     np.testing.assert_allclose(log_std, [[2.0, 2.0]])
+    _, log_std = method.policy(with_k(1.0, -1.0, -30.0), obs, 2)
+    np.testing.assert_allclose(log_std, [[-20.0, -20.0]])
     # tanh-Gaussian log-prob at init, per dimension (spec: 0.081061)
     lp = tanh_gaussian_log_prob_raw(jnp.zeros((1, 1)), jnp.full((1, 1), -1.0), jnp.zeros((1, 1)))
     np.testing.assert_allclose(lp, [0.081061], atol=1e-6)
