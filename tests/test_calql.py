@@ -4,6 +4,7 @@ against an independent plain-jax reference over a few steps."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import jax
@@ -187,7 +188,7 @@ def _batch(key, b=5, obs=3, act=2):
     )
 
 
-def _reference_step(ref, batch, key, hp, calibrate: bool, lagrange: bool):
+def _reference_step(ref, batch, key, hp, calibrate: bool, lagrange: bool, max_backup: bool):
     """One Cal-QL update written from the spec (§1.2) with hand-written networks."""
     a_size, n_h = batch.action.shape[-1], len(HIDDEN)
     k_pi, k_next, k_rand, k_cur, k_nxt = jax.random.split(key, 5)
@@ -212,7 +213,7 @@ def _reference_step(ref, batch, key, hp, calibrate: bool, lagrange: bool):
     a_grad, logp = jax.grad(actor_loss, has_aux=True)(ref["actor"])
     t_grad = -jnp.mean(logp - a_size)  # d/dlog alpha of -log alpha mean(log pi - |A|)
 
-    next_a, _ = samples(k_next, *dist(ref["actor"], batch.next_obs), N)
+    next_a, _ = samples(k_next, *dist(ref["actor"], batch.next_obs), N if max_backup else 1)
     best = jnp.max(jnp.min(q_at(ref["target"], batch.next_obs, next_a), axis=0), axis=-1)
     y = batch.reward + 0.99 * (1.0 - batch.terminated) * best
     rand_a = jax.random.uniform(k_rand, (5, N, a_size), minval=-1.0, maxval=1.0)
@@ -259,10 +260,14 @@ def _reference_step(ref, batch, key, hp, calibrate: bool, lagrange: bool):
     return out
 
 
-@pytest.mark.parametrize("calibrate,lagrange", [(True, True), (False, False)])
-def test_update_matches_an_independent_reference(calibrate, lagrange):
+@pytest.mark.parametrize(
+    "calibrate,lagrange,max_backup",
+    [(True, True, True), (False, False, True), (True, False, False)],
+)
+def test_update_matches_an_independent_reference(calibrate, lagrange, max_backup):
     cls, cfg = (CalQL, CalQLConfig) if calibrate else (CQL, CQLConfig)
-    method = cls(cfg(hidden=HIDDEN, actor_hidden=ACTOR_HIDDEN, n_actions=N, lagrange=lagrange))
+    config = cfg(hidden=HIDDEN, actor_hidden=ACTOR_HIDDEN, n_actions=N, lagrange=lagrange)
+    method = cls(dataclasses.replace(config, max_target_backup=max_backup))
     hp = method.default_hparams()
     state = method.init(jax.random.PRNGKey(3), 3, 2, hp)
     ref = {
@@ -276,12 +281,12 @@ def test_update_matches_an_independent_reference(calibrate, lagrange):
         ref[opt] = adam_init(ref[name])
     ref["alpha_opt"], ref["ap_opt"] = adam_init(ref["log_alpha"]), adam_init(ref["log_alpha_prime"])
     update = jax.jit(lambda s, b, k: method.update(s, b, k, hp, online=False))
-    reference = jax.jit(_reference_step, static_argnums=(4, 5))
+    reference = jax.jit(_reference_step, static_argnums=(4, 5, 6))
     for step in range(3):
         batch = _batch(jax.random.PRNGKey(100 + step))
         key = jax.random.PRNGKey(200 + step)
         state, metrics = update(state, batch, key)
-        ref = reference(ref, batch, key, hp, calibrate, lagrange)
+        ref = reference(ref, batch, key, hp, calibrate, lagrange, max_backup)
     assert_trees_close(state.actor.params, ref["actor"])
     assert_trees_close(state.critic.params, ref["critic"])
     assert_trees_close(state.target_critic, ref["target"])

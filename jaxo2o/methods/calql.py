@@ -278,17 +278,12 @@ class CalQL(Method):
             state.log_alpha.params, logp, -float(act_size)
         )
 
-        # target
-        if c.max_target_backup:
-            next_a, next_logp = self._samples(actor_p, batch.next_obs, k_next, n, act_size)
-            next_q = self._q_many(state.target_critic, batch.next_obs, next_a)
-            ent = (next_logp, alpha) if c.backup_entropy else (None, None)
-            target = max_backup_target(next_q, batch.reward, batch.mask, c.discount, *ent)
-        else:
-            next_a, next_logp = self._samples(actor_p, batch.next_obs, k_next, 1, act_size)
-            next_q = self._q_many(state.target_critic, batch.next_obs, next_a)
-            ent = (next_logp, alpha) if c.backup_entropy else (None, None)
-            target = max_backup_target(next_q, batch.reward, batch.mask, c.discount, *ent)
+        # target: the max over n sampled next actions (over one without the max backup)
+        m = n if c.max_target_backup else 1
+        next_a, next_logp = self._samples(actor_p, batch.next_obs, k_next, m, act_size)
+        next_q = self._q_many(state.target_critic, batch.next_obs, next_a)
+        ent = (next_logp, alpha) if c.backup_entropy else (None, None)
+        target = max_backup_target(next_q, batch.reward, batch.mask, c.discount, *ent)
 
         # CQL actions (pre-update policy), all scored at s
         rand_a = jax.random.uniform(k_rand, (b, n, act_size), minval=-1.0, maxval=1.0)
