@@ -92,6 +92,14 @@ def assert_trees_close(a, b, tol: float = 2e-5) -> None:
         assert err <= tol * scale, f"max abs difference {err} (scale {scale})"
 
 
+def assert_first_moments_close(nets: dict, ref: dict) -> None:
+    """Each optax Adam state's first moment against the hand-written Adam's (`ref[name]["m"]`):
+    the moments carry the gradients' sizes, which Adam's first steps hide (each moves a
+    parameter by about lr in its gradient's direction, whatever the gradient's size)."""
+    for name, net in nets.items():
+        assert_trees_close(net.opt_state[0].mu, ref[name]["m"])
+
+
 def random_batches(key, terminated_row: tuple[bool, ...], g: int = 2, obs: int = 3, act: int = 2):
     """`g` random batches of len(terminated_row) transitions (a leading axis of g, as
     `update_many` takes them); every batch ends its episodes where `terminated_row` says."""
