@@ -13,6 +13,7 @@ import optax
 from reference_nets import (
     adam_init,
     adam_step,
+    assert_first_moments_close,
     assert_trees_close,
     critics,
     polyak,
@@ -91,7 +92,7 @@ HIDDEN = (8, 8)
 
 
 def _batches(key):
-    return random_batches(key, (False, True, False, False))
+    return random_batches(key, (False, True, False, False), g=3)
 
 
 def _reference(ref, batches, keys, n_backup: int):
@@ -150,13 +151,15 @@ def test_online_update_many_matches_an_independent_reference():
         reference = jax.jit(_reference, static_argnums=(3,))
         for step in range(2):
             batches = _batches(jax.random.PRNGKey(30 + step))
-            keys = jax.random.split(jax.random.PRNGKey(40 + step), 2)
+            keys = jax.random.split(jax.random.PRNGKey(40 + step), 3)
             state, _ = update(state, batches, keys)
             ref = reference(ref, batches, keys, n_backup)
         assert_trees_close(state.critic.params, ref["critic"])
         assert_trees_close(state.target_critic, ref["target"])
         assert_trees_close(state.actor.params, ref["actor"])
         assert_trees_close(state.temperature.params, ref["p"])
+        nets = {"critic_opt": state.critic, "actor_opt": state.actor, "p_opt": state.temperature}
+        assert_first_moments_close(nets, ref)
 
 
 def test_offline_update_is_conservative_and_online_is_not():
