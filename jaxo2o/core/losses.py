@@ -38,9 +38,13 @@ def awr_weights(advantage: jax.Array, inverse_temperature: jax.Array) -> jax.Arr
 def weight_ess(weights: jax.Array) -> jax.Array:
     """Effective sample size of a batch's weights as a share of the batch: (sum w)^2 / (n sum w^2).
 
-    1 when every weight is equal (behaviour cloning); 1/n when one sample carries all the weight.
+    1 when every weight is equal (behaviour cloning); 1/n when one sample carries all the weight;
+    0 when every weight is 0 (each exp(beta A) underflowed: no sample carries any), where the
+    ratio itself would be 0/0 and a NaN metric would flag a healthy run as diverged.
     """
-    return jnp.square(jnp.sum(weights)) / (weights.size * jnp.sum(jnp.square(weights)))
+    square_sum = jnp.sum(jnp.square(weights))
+    ess = jnp.square(jnp.sum(weights)) / (weights.size * jnp.where(square_sum > 0, square_sum, 1.0))
+    return jnp.where(square_sum > 0, ess, 0.0)
 
 
 def awr_actor_loss(log_prob: jax.Array, weights: jax.Array) -> jax.Array:
