@@ -323,7 +323,7 @@ def test_lagrange_multiplier_is_capped_at_a_million():
     method = CQL(CQLConfig(hidden=HIDDEN, actor_hidden=ACTOR_HIDDEN, n_actions=N, lagrange=True))
     hp = method.default_hparams()
     state = method.init(jax.random.PRNGKey(3), 3, 2, hp)
-    for log_ap, expected in ((20.0, 1e6), (2.0, math.exp(2.0))):
+    for log_ap, expected in ((20.0, 1e6), (2.0, math.exp(2.0)), (-2.0, math.exp(-2.0))):
         ap = state.log_alpha_prime._replace(params=jnp.float32(log_ap))
         start = state._replace(log_alpha_prime=ap)
         batch, key = _batch(jax.random.PRNGKey(4)), jax.random.PRNGKey(5)
