@@ -227,6 +227,8 @@ QUICK_MAZE_BUDGET = Budget(
     35_000, 12_000, 2_500, 1_000, 10, warmup_steps=500, pex_warmup_steps=5_000
 )
 CQL_FAMILY = ("calql", "cql", "wsrl", "wsrl-no-warmup")  # lines pretrained with a CQL loss
+ACA_LINES = ("aca", "sac-direct", "aca-scaled")
+WSRL_LINES = ("wsrl", "wsrl-no-warmup")
 
 SUITES: dict[str, Suite] = {
     # seconds: the tiny point task, to check the pipeline end to end
@@ -294,6 +296,14 @@ SUITES: dict[str, Suite] = {
     # - ACA and sac-direct: 500k offline (SAC+ML) + 100k online steps, 10 episodes every 1k steps
     #   in both phases (`run_sacml.py`, `run_aca.py`: epochs of 1000 steps, d3rlpy's evaluation);
     #   updates begin once the buffer holds a batch (the seeded protocol), no warm-up.
+    # - Cal-QL and CQL on mazes: 1M + 1M, 20 episodes every 50k offline / 2,000 online steps
+    #   (`run_antmaze.sh`); on locomotion (no official setting) WSRL's port's CQL script: 250k +
+    #   500k, 20 episodes every 20k online steps;
+    # - RLPD: 250k (locomotion) / 300k (AntMaze) online steps, 10 episodes every 5,000 (README);
+    # - WSRL (and its no-warm-up ablation): 250k (locomotion) / 1M (AntMaze) pretraining steps,
+    #   500k online, 20 episodes every 20k steps (`launch_*` scripts, `finetune.py`'s default);
+    #   the 250k-step locomotion pretraining (both scripts) is evaluated every 25k, as 20k does
+    #   not divide it.
     # - locomotion: Gymnasium's v5 tasks on Minari's `mujoco/<body>/{simple,medium,expert}-v0`
     #   (`data.tiers.PAPER`), read from the user's Minari root.
     "paper": Suite(
@@ -309,14 +319,20 @@ SUITES: dict[str, Suite] = {
             "locomotion": {
                 "famo2o": Budget(1_000_000, 1_000_000, 50_000, 10_000, 10),
                 "iql-union": Budget(1_000_000, 1_000_000, 50_000, 10_000, 10),
-                "aca": Budget(500_000, 100_000, 1_000, 1_000, 10),
-                "sac-direct": Budget(500_000, 100_000, 1_000, 1_000, 10),
+                **dict.fromkeys(ACA_LINES, Budget(500_000, 100_000, 1_000, 1_000, 10)),
+                **dict.fromkeys(("calql", "cql"), Budget(250_000, 500_000, 25_000, 20_000, 20)),
+                "rlpd": Budget(0, 250_000, 5_000, 5_000, 10, pex_warmup_steps=5_000),
+                **dict.fromkeys(WSRL_LINES, Budget(250_000, 500_000, 25_000, 20_000, 20, 0, 5_000)),
             },
             "maze": {
                 "famo2o": Budget(1_000_000, 1_000_000, 100_000, 10_000, 100),
                 "iql-union": Budget(1_000_000, 1_000_000, 100_000, 10_000, 100),
-                "aca": Budget(500_000, 100_000, 1_000, 1_000, 10),
-                "sac-direct": Budget(500_000, 100_000, 1_000, 1_000, 10),
+                **dict.fromkeys(ACA_LINES, Budget(500_000, 100_000, 1_000, 1_000, 10)),
+                **dict.fromkeys(("calql", "cql"), Budget(1_000_000, 1_000_000, 50_000, 2_000, 20)),
+                "rlpd": Budget(0, 300_000, 5_000, 5_000, 10, pex_warmup_steps=5_000),
+                **dict.fromkeys(
+                    WSRL_LINES, Budget(1_000_000, 500_000, 20_000, 20_000, 20, 0, 5_000)
+                ),
             },
         },
     ),

@@ -27,7 +27,7 @@ def test_paper_tier_lines_use_their_official_budgets(domain):
     run = {
         s.label: experiment_for(suite, s, env, "ds/x-v0", domain=domain).run for s in suite.methods
     }
-    for label in ("aca", "sac-direct"):  # run_sacml.py 500k; run_aca.py 100k, epochs of 1000
+    for label in ("aca", "sac-direct", "aca-scaled"):  # run_sacml.py 500k; run_aca.py 100k
         r = run[label]
         assert (r.offline_steps, r.online_steps) == (500_000, 100_000), label
         assert (r.offline_eval_every, r.online_eval_every, r.eval_episodes) == (1000, 1000, 10)
@@ -37,8 +37,24 @@ def test_paper_tier_lines_use_their_official_budgets(domain):
         assert (run[label].offline_steps, run[label].online_steps) == (1_000_000, 1_000_000)
     for label in ("pex", "iql-direct", "iql-buffer"):  # PEX's --initial_collection_steps
         assert run[label].warmup_steps == 5_000, label
+    # Cal-QL/CQL (run_antmaze.sh; locomotion: WSRL's port), RLPD (README), WSRL (launch scripts)
+    calql = (1_000_000, 1_000_000, 2_000) if domain == "maze" else (250_000, 500_000, 20_000)
+    for label in ("calql", "cql"):
+        r = run[label]
+        assert (r.offline_steps, r.online_steps, r.online_eval_every) == calql, label
+        assert r.eval_episodes == 20 and r.warmup_steps == 0
+    rlpd = run["rlpd"]
+    assert (rlpd.offline_steps, rlpd.warmup_steps, rlpd.online_eval_every) == (0, 5_000, 5_000)
+    assert rlpd.online_steps == (300_000 if domain == "maze" else 250_000)
+    for label, warmup in (("wsrl", 5_000), ("wsrl-no-warmup", 0)):
+        r = run[label]
+        assert r.offline_steps == (1_000_000 if domain == "maze" else 250_000)
+        assert (r.online_steps, r.online_eval_every, r.eval_episodes) == (500_000, 20_000, 20)
+        assert r.warmup_steps == warmup
     # each claim's pair shares one budget
-    for x, y in (("pex", "iql-direct"), ("famo2o", "iql-union"), ("aca", "sac-direct")):
+    pairs = (("pex", "iql-direct"), ("famo2o", "iql-union"), ("aca", "sac-direct"))
+    pairs += (("aca-scaled", "sac-direct"), ("calql", "cql"), ("wsrl", "wsrl-no-warmup"))
+    for x, y in pairs:
         assert run[x].online_steps == run[y].online_steps
         assert run[x].online_eval_every == run[y].online_eval_every
 
