@@ -319,7 +319,8 @@ def test_policy_starts_at_k_1_c_minus_1_with_a_small_head_and_takes_one_observat
 
 
 def test_lagrange_multiplier_is_capped_at_a_million():
-    """alpha' = clip(exp(log alpha'), 0, 1e6) (the official clamp)."""
+    """alpha' = clip(exp(log alpha'), 0, 1e6) (the official clamp), in the penalty and in the
+    multiplier's own loss."""
     method = CQL(CQLConfig(hidden=HIDDEN, actor_hidden=ACTOR_HIDDEN, n_actions=N, lagrange=True))
     hp = method.default_hparams()
     state = method.init(jax.random.PRNGKey(3), 3, 2, hp)
@@ -327,5 +328,10 @@ def test_lagrange_multiplier_is_capped_at_a_million():
         ap = state.log_alpha_prime._replace(params=jnp.float32(log_ap))
         start = state._replace(log_alpha_prime=ap)
         batch, key = _batch(jax.random.PRNGKey(4)), jax.random.PRNGKey(5)
-        _, metrics = method.update(start, batch, key, hp, online=False)
+        new, metrics = method.update(start, batch, key, hp, online=False)
         np.testing.assert_allclose(float(metrics["alpha_prime"]), expected, rtol=1e-6)
+        if log_ap < 10:  # unclipped, the loss is alpha' K, so its log-gradient is the loss itself:
+            loss = float(metrics["alpha_prime_loss"])  # Adam's first moment is 0.1 of it
+            assert abs(loss) > 1e-3
+            mu = float(new.log_alpha_prime.opt_state[0].mu)
+            np.testing.assert_allclose(mu, 0.1 * loss, rtol=1e-4)
