@@ -253,6 +253,7 @@ def _reference_step(ref, batch, key, hp, calibrate: bool, lagrange: bool, max_ba
     out["actor"], out["actor_opt"] = adam_step(ref["actor"], a_grad, ref["actor_opt"], 1e-4)
     out["critic"], out["critic_opt"] = adam_step(ref["critic"], c_grad, ref["critic_opt"], 3e-4)
     out["target"] = polyak(ref["target"], out["critic"], 0.005)
+    out["entropy"] = -jnp.mean(logp)
     out["log_alpha"], out["alpha_opt"] = adam_step(ref["log_alpha"], t_grad, ref["alpha_opt"], 1e-4)
     if lagrange:
         out["log_alpha_prime"], out["ap_opt"] = adam_step(
@@ -277,6 +278,7 @@ def test_update_matches_an_independent_reference(calibrate, lagrange, max_backup
         "target": state.target_critic,
         "log_alpha": state.log_alpha.params,
         "log_alpha_prime": state.log_alpha_prime.params,
+        "entropy": jnp.float32(0.0),
     }
     for name, opt in (("actor", "actor_opt"), ("critic", "critic_opt")):
         ref[opt] = adam_init(ref[name])
@@ -288,6 +290,7 @@ def test_update_matches_an_independent_reference(calibrate, lagrange, max_backup
         key = jax.random.PRNGKey(200 + step)
         state, metrics = update(state, batch, key)
         ref = reference(ref, batch, key, hp, calibrate, lagrange, max_backup)
+        np.testing.assert_allclose(metrics["entropy"], ref["entropy"], rtol=1e-5)
     assert_trees_close(state.actor.params, ref["actor"])
     assert_trees_close(state.critic.params, ref["critic"])
     assert_trees_close(state.target_critic, ref["target"])
