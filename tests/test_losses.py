@@ -64,6 +64,7 @@ def test_awr_weights_are_exp_beta_a_clipped_at_100_without_gradient():
 def test_weight_ess_is_one_for_equal_weights_and_one_over_n_for_one_weight():
     assert float(weight_ess(f32([2.0, 2.0, 2.0, 2.0]))) == pytest.approx(1.0)
     assert float(weight_ess(f32([0.0, 5.0, 0.0, 0.0]))) == pytest.approx(0.25)
+    assert float(weight_ess(f32([0.0, 0.5, 0.0, 0.0]))) == pytest.approx(0.25)  # sum w^2 < 1
     # every weight underflowed (AWAC on IDP, advantages below -100): 0, not NaN
     assert float(weight_ess(f32([0.0, 0.0, 0.0]))) == 0.0
     assert float(weight_ess(jnp.exp(f32([-120.0, -130.0])))) == 0.0

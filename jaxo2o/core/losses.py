@@ -40,11 +40,12 @@ def weight_ess(weights: jax.Array) -> jax.Array:
 
     1 when every weight is equal (behaviour cloning); 1/n when one sample carries all the weight;
     0 when every weight is 0 (each exp(beta A) underflowed: no sample carries any), where the
-    ratio itself would be 0/0 and a NaN metric would flag a healthy run as diverged.
+    ratio itself would be 0/0 and a NaN metric would flag a healthy run as diverged: the
+    denominator's sum of squares is then replaced by 1, and the numerator is 0.
     """
     square_sum = jnp.sum(jnp.square(weights))
-    ess = jnp.square(jnp.sum(weights)) / (weights.size * jnp.where(square_sum > 0, square_sum, 1.0))
-    return jnp.where(square_sum > 0, ess, 0.0)
+    denominator = weights.size * jnp.where(square_sum > 0, square_sum, 1.0)
+    return jnp.square(jnp.sum(weights)) / denominator
 
 
 def awr_actor_loss(log_prob: jax.Array, weights: jax.Array) -> jax.Array:
