@@ -3,8 +3,9 @@
     python -m benchmarks.offline_q local-results/quick --budgets results/quick-budgets/reach.csv
 
 For every distinct offline phase of a bench run (`benchmarks.budget_study.PHASES`: IQL, which
-iql-direct, iql-union and PEX share; AWAC; FamO2O; SAC+ML, which ACA and sac-direct share) it
-reads the bench's `curves.csv` and reports, mean over seeds:
+iql-direct, iql-union and PEX share; AWAC; FamO2O; SAC+ML, which ACA and sac-direct share; and
+the CQL family's three: CQL, Cal-QL, and WSRL's, which wsrl-no-warmup shares) it reads the
+bench's `curves.csv` and reports, mean over seeds:
 - the critic's mean Q on the training batches at the last offline evaluation;
 - its relative change over the last quarter of the offline phase (a critic at its fixed point
   changes by a few percent at most; one still climbing changes by much more);
@@ -33,6 +34,10 @@ class OfflineQArgs:
     budgets: str = "results/quick-budgets/reach.csv"  # the budget study's plateaus ("" = none)
 
 
+# offline phases without a budget-study plateau: the CQL family's (shorter in the quick tier)
+CQL_FAMILY_PHASES = {"cql": "cql", "calql": "calql", "wsrl": "wsrl"}
+
+
 def offline_q(curves: list[dict], label: str, task: str, kind: str) -> dict | None:
     """Mean Q over seeds at each offline evaluation of one line on one dataset: the end value
     (with its seed std) and its relative change over the last quarter of the phase."""
@@ -59,7 +64,7 @@ def table(curves: list[dict], plateaus: dict[tuple[str, str, str], float]) -> st
         "|---|---|---|---|---|---|---|---|",
     ]
     for task, kind in dict.fromkeys((c["task"], c["kind"]) for c in curves):
-        for phase, label in PHASES.items():
+        for phase, label in {**PHASES, **CQL_FAMILY_PHASES}.items():
             r = offline_q(curves, label, task, kind)
             if r is None:
                 continue

@@ -17,8 +17,16 @@ import numpy as np
 
 REPS = 2000  # bootstrap replications (rliable's default of 50000 is slow for no gain here)
 CONFIDENCE = 0.95
-# the seed papers' comparisons: (X, Y) reads "X improves on Y"
-PAPER_PAIRS = (("pex", "iql-direct"), ("famo2o", "iql-union"), ("aca", "sac-direct"))
+# the papers' comparisons: (X, Y) reads "X improves on Y"
+PAPER_PAIRS = (
+    ("pex", "iql-direct"),
+    ("famo2o", "iql-union"),
+    ("aca", "sac-direct"),
+    ("aca-scaled", "sac-direct"),
+    ("calql", "cql"),
+    ("rlpd", "sac-scratch"),
+    ("wsrl", "wsrl-no-warmup"),
+)
 
 
 def rliable_modules():
