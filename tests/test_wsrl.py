@@ -130,6 +130,7 @@ def _reference(ref, batches, keys, n_backup: int):
     grad = jax.grad(actor_loss)(ref["actor"])
     _, next_lp = samples(k_next, *dist(ref["actor"], full.next_obs), n_backup)
     t_grad = jax.nn.sigmoid(ref["p"]) * (-jnp.mean(next_lp) + 2.0)  # H_target = -|A| = -2
+    ref["entropy"] = -jnp.mean(next_lp)
     ref["actor"], ref["actor_opt"] = adam_step(ref["actor"], grad, ref["actor_opt"], 1e-4)
     ref["p"], ref["p_opt"] = adam_step(ref["p"], t_grad, ref["p_opt"], 1e-4)
     return ref
@@ -152,8 +153,9 @@ def test_online_update_many_matches_an_independent_reference():
         for step in range(2):
             batches = _batches(jax.random.PRNGKey(30 + step))
             keys = jax.random.split(jax.random.PRNGKey(40 + step), 3)
-            state, _ = update(state, batches, keys)
+            state, metrics = update(state, batches, keys)
             ref = reference(ref, batches, keys, n_backup)
+            np.testing.assert_allclose(metrics["entropy"], ref.pop("entropy"), rtol=1e-5)
         assert_trees_close(state.critic.params, ref["critic"])
         assert_trees_close(state.target_critic, ref["target"])
         assert_trees_close(state.actor.params, ref["actor"])
@@ -214,3 +216,84 @@ def test_warm_up_then_four_critic_steps_per_actor_step():
     )
     assert int(state.critic.opt_state[0].count) == 10 + 4 * (30 - 21)
     assert int(state.actor.opt_state[0].count) == 10 + (30 - 21)
+
+
+# ---------------------------------------------------------------- offline update parity
+def _offline_reference(ref, batch, key, lagrange: bool, n: int):
+    """One pretraining step by hand: Q target (max backup over n actions, 2 drawn target
+    critics), TD error over all critics, the CQL gap over uniform, pi(s) and pi(s') actions (all
+    scored at s) with their importance weights, then the fixed-weight or Lagrange penalty and
+    one Adam step of the critics (and of the multiplier, whose loss is minus the penalty)."""
+    n_h, n_act = len(HIDDEN), 2
+
+    def dist(actor, obs):
+        out = trunk(actor, obs, n_h) @ actor["Dense_0"]["kernel"] + actor["Dense_0"]["bias"]
+        return out[:, :2], jnp.clip(out[:, 2:], math.log(1e-5), math.log(10.0))
+
+    k_target, k_rand, k_cur, k_nxt, _ = jax.random.split(key, 5)
+    k_next, k_subset = jax.random.split(k_target)
+    next_a, _ = samples(k_next, *dist(ref["actor"], batch.next_obs), n)
+    idx = jax.random.randint(k_subset, (2,), 0, 10)
+    rep_next = jnp.broadcast_to(batch.next_obs[:, None], (*next_a.shape[:2], 3))
+    q_next_t = critics(ref["target"], rep_next, next_a, n_h)[idx]
+    y = batch.reward + 0.99 * (1.0 - batch.terminated) * jnp.max(jnp.min(q_next_t, 0), -1)
+    b = batch.reward.shape[0]
+    rand_a = jax.random.uniform(k_rand, (b, n, n_act), minval=-1.0, maxval=1.0)
+    cur_a, cur_lp = samples(k_cur, *dist(ref["actor"], batch.obs), n)
+    nxt_a, nxt_lp = samples(k_nxt, *dist(ref["actor"], batch.next_obs), n)
+    rep = jnp.broadcast_to(batch.obs[:, None], (b, n, 3))
+    lam = jax.nn.softplus(ref["l"])
+
+    def losses(c):
+        q = critics(c, batch.obs, batch.action, n_h)  # (10, B)
+        td = jnp.mean((q - y) ** 2)
+        ood = jnp.concatenate(
+            [
+                critics(c, rep, rand_a, n_h)[idx] - n_act * math.log(0.5),
+                critics(c, rep, nxt_a, n_h)[idx] - nxt_lp,  # Q(s, a' ~ pi(s')), as CQL's
+                critics(c, rep, cur_a, n_h)[idx] - cur_lp,
+            ],
+            axis=-1,
+        )
+        gap = jnp.mean(jax.nn.logsumexp(ood, axis=-1) - q[idx], axis=-1)  # per drawn critic
+        penalty = lam * (jnp.mean(gap) - 0.8) if lagrange else 5.0 * jnp.mean(gap)
+        return td + penalty, (td, jnp.mean(gap))
+
+    (loss, (td, gap)), grad = jax.value_and_grad(losses, has_aux=True)(ref["critic"])
+    ref["critic"], ref["critic_opt"] = adam_step(ref["critic"], grad, ref["critic_opt"], 3e-4)
+    if lagrange:  # d/dl of -softplus(l) (gap - g)
+        l_grad = -jax.nn.sigmoid(ref["l"]) * (gap - 0.8)
+        ref["l"], ref["l_opt"] = adam_step(ref["l"], l_grad, ref["l_opt"], 3e-4)
+    return ref, {"critic_loss": loss, "bellman_loss": td, "cql_gap": gap}
+
+
+def test_offline_update_matches_an_independent_reference():
+    """The pretraining step's critic loss, TD term, CQL gap (uniform actions on [-1, 1]^|A|),
+    penalty and multiplier step against a hand-written CQL step, with the fixed weight and with
+    the Lagrange form."""
+    batch = jax.tree.map(lambda x: x[0], _batches(jax.random.PRNGKey(6)))
+    for lagrange in (False, True):
+        method = WSRL(WSRLConfig(hidden=HIDDEN, n_actions=3, lagrange=lagrange))
+        hp = method.default_hparams()
+        state = method.init(jax.random.PRNGKey(2), 3, 2, hp)
+        ref = {
+            "actor": state.actor.params,
+            "critic": state.critic.params,
+            "target": state.target_critic,
+            "l": state.multiplier.params + 0.4,  # lambda = softplus(p0 + 0.4), not 1
+        }
+        state = state._replace(multiplier=state.multiplier._replace(params=ref["l"]))
+        ref |= {"critic_opt": adam_init(ref["critic"]), "l_opt": adam_init(ref["l"])}
+        key = jax.random.PRNGKey(9)
+        new, m = jax.jit(lambda s, b, k, m=method, hp=hp: m.update(s, b, k, hp, False))(
+            state, batch, key
+        )
+        ref, rm = _offline_reference(ref, batch, key, lagrange, 3)
+        for name, value in sorted(rm.items()):
+            np.testing.assert_allclose(m[name], value, rtol=2e-5, err_msg=name)
+        np.testing.assert_allclose(m["multiplier"], jax.nn.softplus(state.multiplier.params))
+        assert_trees_close(new.critic.params, ref["critic"])
+        if lagrange:
+            np.testing.assert_allclose(new.multiplier.params, ref["l"], rtol=1e-6)
+        else:
+            np.testing.assert_array_equal(new.multiplier.params, state.multiplier.params)
