@@ -26,6 +26,7 @@ from jaxo2o.data import (
     write_dataset,
 )
 from jaxo2o.data.generate import is_current, replay_episodes
+from jaxo2o.data.minari_io import missing_error
 from jaxo2o.data.recipe import KINDS, BehaviourSAC, DatasetSizes, TaskData, recipe_hash
 
 
@@ -423,3 +424,12 @@ def test_replay_buffer_rows_become_per_environment_episodes():
     np.testing.assert_array_equal(eps.transitions.truncated, [0, 0, 0, 1, 0, 0, 1, 1])
     np.testing.assert_array_equal(eps.returns, [2.0, 10.0, 9.0, 7.0])
     assert not buf.truncated[7]  # the buffer itself is untouched
+
+
+def test_a_missing_dataset_names_the_command_that_makes_or_fetches_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path))
+    own = str(missing_error("jaxo2o/pointmaze-umaze/play-quick-v0"))
+    assert "python -m jaxo2o.data generate --tier quick --tasks pointmaze-umaze --kinds play" in own
+    public = str(missing_error("D4RL/pointmaze/umaze-v2"))
+    assert "minari download D4RL/pointmaze/umaze-v2" in public and "generate" not in public
+    assert str(tmp_path) in public and "(none)" in public

@@ -355,10 +355,16 @@ def generate_command(ds_id: str) -> str:
 def missing_error(ds_id: str) -> DatasetError:
     local = list_local()
     listing = "\n".join(f"  {d}" for d in local) if local else "  (none)"
+    if ds_id.startswith(f"{NAMESPACE}/"):
+        hint = f"Generate it with: {generate_command(ds_id)}"
+    else:  # one of Minari's public datasets (D4RL/..., mujoco/...): the project cannot make it
+        hint = (
+            f"Download it with: minari download {ds_id} (or set MINARI_DATASETS_PATH to a "
+            "folder that holds it)"
+        )
     return DatasetError(
         f"{dataset_folder(ds_id)}: no dataset {ds_id!r} in the local Minari folder "
-        f"{datasets_root()}.\nLocal datasets:\n{listing}\n"
-        f"Generate it with: {generate_command(ds_id)}"
+        f"{datasets_root()}.\nLocal datasets:\n{listing}\n{hint}"
     )
 
 
