@@ -332,6 +332,8 @@ def test_lagrange_multiplier_is_capped_at_a_million():
         start = state._replace(log_alpha_prime=ap)
         batch, key = _batch(jax.random.PRNGKey(4)), jax.random.PRNGKey(5)
         new, metrics = method.update(start, batch, key, hp, online=False)
+        if log_ap > 10:  # exactly the cap (1e6 is a float32), not a neighbour of it
+            assert float(metrics["alpha_prime"]) == expected
         np.testing.assert_allclose(float(metrics["alpha_prime"]), expected, rtol=1e-6)
         if log_ap < 10:  # unclipped, the loss is alpha' K, so its log-gradient is the loss itself:
             loss = float(metrics["alpha_prime_loss"])  # Adam's first moment is 0.1 of it
