@@ -56,6 +56,25 @@ def test_a_users_option_wins_over_the_preset_and_is_named():
     assert plain.preset is None and plain.experiment.hparams == ("expectile=0.8",)
 
 
+def test_standard_mazes_evaluate_on_100_episodes_unless_the_user_says_otherwise():
+    """Whatever the method (sac-scratch has no preset), a standard maze's evaluation runs CORL's
+    100 episodes; an explicit --run.eval-episodes wins and is named; the point-mass mazes and
+    locomotion keep the run's default."""
+    plain = Experiment(method="iql")
+    for method in ("iql", "sac"):
+        (line,) = expand(plain, (method,), ("PointMaze_UMaze-v3",), ("d4rl",))
+        assert line.experiment.run.eval_episodes == 100
+        assert "run.eval_episodes=100" in line.preset["settings"]
+    (own,) = expand(_template(), ("iql",), ("PointMaze_UMaze-v3",), ("d4rl",))
+    assert own.experiment.run.eval_episodes == 2
+    assert "run.eval_episodes" in own.preset["overridden_by_user"]
+    (off,) = expand(plain, ("sac",), ("PointMaze_UMaze-v3",), ("d4rl",), presets=False)
+    assert off.experiment.run.eval_episodes == RunConfig().eval_episodes
+    for task, kind, tier in (("pointmaze-umaze", "play", "quick"), ("point", "medium", "smoke")):
+        (line,) = expand(plain, ("iql",), (task,), (kind,), tier)
+        assert line.experiment.run.eval_episodes == RunConfig().eval_episodes == 10
+
+
 def test_aca_gets_the_seeded_protocol_and_its_kinds_episodes():
     """ACA's medium-replay row: 50 best episodes, K = 40, on the seeded buffer."""
     (line,) = expand(_template(), ("aca",), ("point",), ("medium-replay",), "smoke")

@@ -28,7 +28,7 @@ from jaxo2o.envs.gr_maze import TASK_SPECS
 from jaxo2o.envs.locomotion import LOCOMOTION_TASKS
 from jaxo2o.experiment.spec import Experiment
 from jaxo2o.methods import get_method
-from jaxo2o.presets import Applied, domain_of, merge, official
+from jaxo2o.presets import Applied, Preset, domain_of, merge, official, task_run
 
 
 @dataclass(frozen=True)
@@ -168,9 +168,13 @@ def with_preset(
 ) -> tuple[Experiment, Applied | None]:
     """The experiment with its method's official settings for the task's domain
     (`jaxo2o.presets`) under the user's options, which win; `protocol`: the one the line names
-    (None: the preset's, else the template's --run.protocol)."""
+    (None: the preset's, else the template's --run.protocol). The task's own run settings
+    (`presets.task_run`: the standard mazes' 100 evaluation episodes) join the method's preset."""
     defaults = RunConfig()
     preset = official(exp.method, domain_of(task), kind, online=exp.run.online_steps > 0)
+    if presets and task_run(task):  # the task's own protocol (the standard mazes' evaluation)
+        base = preset or Preset(f"evaluation/{domain_of(task)}")
+        preset = dataclasses.replace(base, run=task_run(task) | base.run)
     if not presets or preset is None:
         run = exp.run if protocol is None else dataclasses.replace(exp.run, protocol=protocol)
         return dataclasses.replace(exp, run=run), None
