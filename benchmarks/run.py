@@ -221,7 +221,7 @@ def suite_lines(args: BenchArgs, suite: Suite, tasks: list, specs: list) -> list
         domain = domain_of(t)
         online_kinds, offline_kinds = suite.kinds_of(domain)
         for kind in dict.fromkeys(offline_kinds + online_kinds):
-            if args.kinds and kind not in args.kinds:
+            if (args.kinds and kind not in args.kinds) or not has_kind(t, kind):
                 continue
             ds_id = tier_dataset_id(t, kind, args.tier)
             if kind in offline_kinds and not args.skip_offline_table:
@@ -240,6 +240,12 @@ def suite_lines(args: BenchArgs, suite: Suite, tasks: list, specs: list) -> list
     ]
 
 
+def has_kind(task_data, kind: str) -> bool:
+    """Whether a tier line has data of `kind`: a standard task only the kinds the field
+    published for it (AntMaze_Medium-v4 has `play`, not `diverse`)."""
+    return not isinstance(task_data, StandardData) or kind in task_data.kinds
+
+
 def require_standard(args: BenchArgs, suite: Suite, tasks: list) -> None:
     """Stop with one line when a standard dataset the selection reads is not in the Minari root
     (the paper tier reads the field's datasets; it never makes or fetches them)."""
@@ -248,7 +254,7 @@ def require_standard(args: BenchArgs, suite: Suite, tasks: list) -> None:
         for t in tasks
         if isinstance(t, StandardData)
         for kind in suite.kinds_of(domain_of(t))[0]
-        if not args.kinds or kind in args.kinds
+        if (not args.kinds or kind in args.kinds) and has_kind(t, kind)
         for ds_id in [tier_dataset_id(t, kind, args.tier)]
         if not dataset_folder(ds_id).is_dir()
     ]

@@ -64,7 +64,8 @@ def test_paper_tier_names_the_v5_tasks_on_their_standard_datasets():
     each line on its method's official budget."""
     tier, suite = TIERS["paper"], SUITES["paper"]
     standard = [t for t in tier.tasks if isinstance(t, StandardData)]
-    assert [t.task for t in standard] == ["Hopper-v5", "Walker2d-v5", "HalfCheetah-v5", "Ant-v5"]
+    bodies = ["Hopper-v5", "Walker2d-v5", "HalfCheetah-v5", "Ant-v5"]
+    assert [t.task for t in standard[:4]] == bodies
     lines = suite_lines(BenchArgs(tier="paper"), suite, standard[:1], list(suite.methods))
     datasets = {line.experiment.dataset for line in lines}
     assert datasets == {f"mujoco/hopper/{k}-v0" for k in ("simple", "medium", "expert")}
@@ -76,6 +77,37 @@ def test_paper_tier_names_the_v5_tasks_on_their_standard_datasets():
         100_000,
     )
     assert by_label["famo2o"].run.online_steps == 1_000_000
+
+
+def test_paper_tier_runs_antmaze_on_minaris_d4rl_sets_with_the_kinds_each_has():
+    """AntMaze in the paper tier: the five AntMaze v4 mazes on `D4RL/antmaze/*-v1`, only the
+    kinds each maze has (six datasets), on the maze budget, 100 evaluation episodes, the time
+    limits 700 (umaze) / 1000."""
+    tier, suite = TIERS["paper"], SUITES["paper"]
+    ant = [t for t in tier.tasks if isinstance(t, StandardData) and t.task.startswith("AntMaze")]
+    assert [(t.task, t.episode_length) for t in ant] == [
+        ("AntMaze_UMaze-v4", 700),
+        ("AntMaze_Medium-v4", 1000),
+        ("AntMaze_Medium_Diverse_GR-v4", 1000),
+        ("AntMaze_Large-v4", 1000),
+        ("AntMaze_Large_Diverse_GR-v4", 1000),
+    ]
+    iql = [s for s in suite.methods if s.label == "iql-direct"]
+    lines = suite_lines(BenchArgs(tier="paper", skip_offline_table=True), suite, ant, iql)
+    assert sorted(line.experiment.dataset for line in lines) == sorted(
+        f"D4RL/antmaze/{name}-v1"
+        for name in (
+            "large-diverse",
+            "large-play",
+            "medium-diverse",
+            "medium-play",
+            "umaze",
+            "umaze-diverse",
+        )  # fmt: skip
+    )
+    run = lines[0].experiment.run
+    assert (run.offline_steps, run.online_steps, run.eval_episodes) == (1_000_000, 1_000_000, 100)
+    assert lines[0].preset["name"] == "iql-finetune/maze"
 
 
 def test_paper_tier_without_the_standard_datasets_stops_with_one_line(

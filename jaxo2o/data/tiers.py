@@ -8,8 +8,10 @@
 - `paper`: the field's standard locomotion benchmark: Gymnasium's `Hopper-v5`, `Walker2d-v5`,
   `HalfCheetah-v5` and `Ant-v5` (MJX ports, `envs.locomotion`) on the Minari datasets
   `mujoco/<body>/{simple,medium,expert}-v0`, read from the user's Minari root (`minari download`
-  puts them there; never made or fetched here). And the point-mass mazes with AntMaze's 1M
-  transitions per dataset. Defined, not run here: it needs an accelerator.
+  puts them there; never made or fetched here). Gymnasium-Robotics' AntMaze v4 on Minari's
+  `D4RL/antmaze/*-v1` (the environments those datasets were recorded on, `play`/`diverse` as each
+  maze has them). And the point-mass mazes with AntMaze's 1M transitions per dataset. Defined,
+  not run here: it needs an accelerator.
 
 A tier line is a `TaskData` (SAC-made kinds), a `MazeData` (the mazes' kinds) or a
 `StandardData` (a standard task whose datasets are the field's own).
@@ -24,8 +26,10 @@ from dataclasses import dataclass
 
 from jaxo2o.data.dataset import dataset_id
 from jaxo2o.data.maze import MazeData, MazeSizes
+from jaxo2o.data.maze_standard import MAZE_DATASETS, maze_kinds
 from jaxo2o.data.recipe import ALL_KINDS, BehaviourSAC, DatasetSizes, TaskData
 from jaxo2o.data.standard import STANDARD_KINDS, standard_dataset_id
+from jaxo2o.envs.gr_maze import TASK_SPECS
 from jaxo2o.envs.maze import LAYOUTS
 
 
@@ -35,8 +39,8 @@ class StandardData:
     their ids from the user's Minari root (`data.standard`); nothing is made for it."""
 
     task: str  # a Gymnasium id, e.g. "Hopper-v5"
-    kinds: tuple[str, ...] = STANDARD_KINDS
-    backend: str = "mjx"  # the v5 tasks always step MJX (`envs.locomotion`)
+    kinds: tuple[str, ...] = STANDARD_KINDS  # the kinds the task has data of
+    backend: str = "mjx"  # the v5 tasks and the mazes always step MJX
     episode_length: int = 1000  # Gymnasium's time limit of the v5 tasks
 
 
@@ -157,9 +161,22 @@ QUICK = Tier(
 # the paper tier's locomotion: Gymnasium's v5 tasks on their standard Minari datasets
 PAPER_LOCOMOTION = ("Hopper-v5", "Walker2d-v5", "HalfCheetah-v5", "Ant-v5")
 
+# the paper tier's AntMaze: the Gymnasium-Robotics mazes Minari's D4RL/antmaze sets were recorded
+# on, each with the kinds it has (`data.maze_standard`) and its registered time limit
+PAPER_ANTMAZE = tuple(task for task in MAZE_DATASETS if task.startswith("AntMaze_"))
+
 PAPER = Tier(
     name="paper",
     tasks=tuple(StandardData(task=name) for name in PAPER_LOCOMOTION)
+    + tuple(
+        StandardData(
+            task=name,
+            kinds=maze_kinds(name),
+            backend="mjx",
+            episode_length=TASK_SPECS[name].time_limit,
+        )
+        for name in PAPER_ANTMAZE
+    )
     + _mazes({name: 1_000_000 for name in LAYOUTS}, rollout_envs=250),
 )
 
