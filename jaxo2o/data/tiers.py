@@ -10,9 +10,13 @@
   `mujoco/<body>/{simple,medium,expert}-v0`, read from the user's Minari root (`minari download`
   puts them there; never made or fetched here). And the point-mass mazes with AntMaze's 1M
   transitions per dataset. Defined, not run here: it needs an accelerator.
+- `quick-gr`: Gymnasium-Robotics' `PointMaze_{UMaze,Medium,Large}-v3` (MJX) with the
+  `D4RL/pointmaze` recipe made on the device (`jaxo2o/data/gr_pointmaze.py`, kind `d4rl`), the
+  quick tier's maze sizes: data with the standard physics for CPU runs (no suite runs it yet).
 
-A tier line is a `TaskData` (SAC-made kinds), a `MazeData` (the mazes' kinds) or a
-`StandardData` (a standard task whose datasets are the field's own).
+A tier line is a `TaskData` (SAC-made kinds), a `MazeData` (the mazes' kinds), a
+`GRPointMazeData` (PointMaze v3's `d4rl` kind) or a `StandardData` (a standard task whose
+datasets are the field's own).
 
 How each kind is made from the numbers below: `jaxo2o/data/generate.py`. The O2O run settings
 of each tier live in `benchmarks/suite.py`.
@@ -23,6 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from jaxo2o.data.dataset import dataset_id
+from jaxo2o.data.gr_pointmaze import GRPointMazeData
 from jaxo2o.data.maze import MazeData, MazeSizes
 from jaxo2o.data.recipe import ALL_KINDS, BehaviourSAC, DatasetSizes, TaskData
 from jaxo2o.data.standard import STANDARD_KINDS, standard_dataset_id
@@ -40,7 +45,7 @@ class StandardData:
     episode_length: int = 1000  # Gymnasium's time limit of the v5 tasks
 
 
-TierLine = TaskData | MazeData | StandardData
+TierLine = TaskData | MazeData | GRPointMazeData | StandardData
 
 
 def tier_dataset_id(line: TierLine, kind: str, tier: str) -> str:
@@ -163,4 +168,13 @@ PAPER = Tier(
     + _mazes({name: 1_000_000 for name in LAYOUTS}, rollout_envs=250),
 )
 
-TIERS: dict[str, Tier] = {t.name: t for t in (SMOKE, QUICK, PAPER)}
+# the quick tier's maze sizes on Gymnasium-Robotics' PointMaze v3 (D4RL/pointmaze recipe)
+QUICK_GR = Tier(
+    name="quick-gr",
+    tasks=tuple(
+        GRPointMazeData(task=f"PointMaze_{name}-v3", size=n)
+        for name, n in (("UMaze", 100_000), ("Medium", 200_000), ("Large", 300_000))
+    ),
+)
+
+TIERS: dict[str, Tier] = {t.name: t for t in (SMOKE, QUICK, PAPER, QUICK_GR)}
