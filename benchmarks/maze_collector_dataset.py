@@ -4,17 +4,16 @@ on Gymnasium-Robotics' own env, with that recipe (spec C.4): `PointMaze_*-v3` wi
 controller (`envs/gr_waypoints.py`) plus N(0, 0.5^2) noise, clipped; an episode is cut (marked
 truncated) whenever the step reaches the goal (`info["success"]`), the env going on with its new
 goal; `record_infos=True` (infos: success). The evaluation env stored with it (`eval_env_spec`)
-is the D4RL-style one: one goal cell (`EVAL_GOALS`, the pointmaze-v1 generation script's), every
-empty cell a start, the registered time limit. Reference scores: Minari's own (100 episodes of
-the eval env; random: a uniform random policy, expert: the noise-free controller).
+is the D4RL-style one (`maze_standard.point_eval_spec`: one goal cell, the pointmaze-v1
+generation script's, every empty cell a start, the registered time limit). Reference scores:
+Minari's own (100 episodes of the eval env; random: a uniform random policy, expert: the
+noise-free controller).
 
     MINARI_DATASETS_PATH=/tmp/minari python -m benchmarks.maze_collector_dataset \\
         --id D4RL/pointmaze/umaze-v2 --env PointMaze_UMaze-v3 --steps 20000
 """
 
 from __future__ import annotations
-
-import copy
 
 import gymnasium as gym
 import gymnasium_robotics
@@ -25,14 +24,11 @@ import numpy as np
 from minari import StepDataCallback
 
 from benchmarks.collector_dataset import collector_cli
-from jaxo2o.envs.gr_maze import TASK_SPECS, GRMaze
+from jaxo2o.data.maze_standard import point_eval_spec
+from jaxo2o.envs.gr_maze import GRMaze
 from jaxo2o.envs.gr_waypoints import WaypointController
 
 gym.register_envs(gymnasium_robotics)
-
-# the goal cell of each layout's evaluation map (minari-dataset-generation-scripts,
-# scripts/pointmaze/create_pointmaze_dataset.py, pointmaze-v1 era; spec B.8)
-EVAL_GOALS = {"UMaze": (1, 1), "Medium": (6, 6), "Large": (7, 9)}
 
 
 class CutAtSuccess(StepDataCallback):
@@ -43,16 +39,6 @@ class CutAtSuccess(StepDataCallback):
         if step["info"]["success"]:
             step["truncated"] = True
         return step
-
-
-def eval_spec(env_id: str) -> gym.envs.registration.EnvSpec:
-    name = env_id.removeprefix("PointMaze_").split("-")[0].removesuffix("Dense")
-    rows = [list(r) for r in TASK_SPECS[env_id].maze_map]
-    i, j = EVAL_GOALS[name]
-    rows[i][j] = "g"
-    spec = copy.deepcopy(gym.spec(env_id))
-    spec.kwargs = {**spec.kwargs, "maze_map": rows}
-    return spec
 
 
 def collect(
@@ -85,7 +71,7 @@ def collect(
     )
     env.create_dataset(
         ds_id,
-        eval_env=eval_spec(env_id) if eval_env else None,
+        eval_env=point_eval_spec(env_id) if eval_env else None,
         **scores,
         algorithm_name="waypoint PD controller + N(0, 0.5^2) action noise",
         author="jaxo2o",

@@ -50,10 +50,11 @@ def generate(
     """Make a tier's datasets that are missing, incomplete or from another recipe.
 
     Args:
-        tier: smoke | quick | paper (defined in jaxo2o/data/tiers.py).
+        tier: smoke | quick | paper | quick-gr (defined in jaxo2o/data/tiers.py).
         tasks: only these tasks of the tier (default: all).
         kinds: only these kinds (default: all of each task's own: random medium medium-replay
-            medium-expert expert for the SAC-made tasks, play diverse for the mazes).
+            medium-expert expert for the SAC-made tasks, play diverse for the mazes, d4rl for
+            PointMaze v3).
         progress: show progress bars.
         report: also write the table of sizes and normalized scores to this markdown file.
     """

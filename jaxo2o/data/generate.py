@@ -25,7 +25,8 @@ Per task (a `TaskData` line of a tier):
 
 Generation is cached: `ensure_datasets` makes only what is missing, incomplete or made from a
 different recipe (the recipe hash in the dataset's metadata). The point-mass mazes' lines
-(`MazeData`, kinds `play` and `diverse`) are made by `jaxo2o/data/maze.py` instead.
+(`MazeData`, kinds `play` and `diverse`) are made by `jaxo2o/data/maze.py` instead, the PointMaze
+v3 lines (`GRPointMazeData`, kind `d4rl`) by `jaxo2o/data/gr_pointmaze.py`.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ from jaxo2o.data.dataset import (
     dataset_id,
     normalized_score,
 )
+from jaxo2o.data.gr_pointmaze import GRPointMazeData, generate_gr_pointmaze, gr_recipe_hash
 from jaxo2o.data.maze import MazeData, generate_maze, maze_recipe_hash
 from jaxo2o.data.minari_io import (
     PROJECT_KEY,
@@ -62,7 +64,15 @@ from jaxo2o.data.minari_io import (
     read_metadata,
     write_dataset,
 )
-from jaxo2o.data.recipe import ALL_KINDS, KINDS, MAZE_KINDS, TaskData, recipe_dict, recipe_hash
+from jaxo2o.data.recipe import (
+    ALL_KINDS,
+    GR_MAZE_KINDS,
+    KINDS,
+    MAZE_KINDS,
+    TaskData,
+    recipe_dict,
+    recipe_hash,
+)
 from jaxo2o.data.rollout import Episodes, Roller, concat_episodes
 from jaxo2o.data.tiers import TIERS, StandardData
 from jaxo2o.envs import make_env
@@ -612,7 +622,8 @@ def ensure_datasets(
     """Make the tier's datasets that are missing, incomplete or stale; return all their ids.
 
     Each task makes the asked kinds that are its own: the SAC kinds (`KINDS`) for a `TaskData`
-    line, `play`/`diverse` for a maze (`MazeData`, made by `jaxo2o.data.maze.generate_maze`).
+    line, `play`/`diverse` for a maze (`MazeData`, made by `jaxo2o.data.maze.generate_maze`),
+    `d4rl` for PointMaze v3 (`GRPointMazeData`, `jaxo2o.data.gr_pointmaze`).
     """
 
     t = get_tier(tier)
@@ -631,8 +642,10 @@ def ensure_datasets(
         if isinstance(data, StandardData):  # the field's own datasets: read, never made here
             log(f"[{data.task}] reads the standard datasets from the Minari root; none to make")
             continue
-        maze = isinstance(data, MazeData)
+        maze, gr = isinstance(data, MazeData), isinstance(data, GRPointMazeData)
         own, hash_of = (MAZE_KINDS, maze_recipe_hash) if maze else (KINDS, recipe_hash)
+        if gr:
+            own, hash_of = GR_MAZE_KINDS, gr_recipe_hash
         wanted = tuple(k for k in kinds if k in own)
         with _task_lock(tier, data.task):
             clean_staging()
@@ -652,6 +665,8 @@ def ensure_datasets(
                     log(f"[{data.task}] {dataset_id(data.task, k, tier)}: {why}; will generate")
             if todo and maze:
                 generate_maze(data, tier, tuple(todo), progress=progress, log=log)
+            elif todo and gr:
+                generate_gr_pointmaze(data, tier, tuple(todo), progress=progress, log=log)
             elif todo:
                 generate_task(
                     data,

@@ -20,10 +20,19 @@ scored on: its `maze_map` (fixed start and goal cells for the D4RL-style sets), 
 
 from __future__ import annotations
 
+import copy
 from typing import Any
+
+import gymnasium as gym
 
 from jaxo2o.data.dataset import DatasetError, OfflineDataset
 from jaxo2o.envs.gr_maze import TASK_SPECS
+
+# the goal cell of each PointMaze layout's evaluation map (minari-dataset-generation-scripts,
+# scripts/pointmaze/create_pointmaze_dataset.py, pointmaze-v1 era; spec B.8): one `g` cell, so
+# every other empty cell is a start
+POINT_EVAL_GOALS = {"UMaze": (1, 1), "Medium": (6, 6), "Large": (7, 9)}
+COLLECTION_STEPS = 1_000_000  # max_episode_steps of the D4RL/pointmaze collection env (spec C.4)
 
 _POINT = {"UMaze": "umaze", "Medium": "medium", "Large": "large"}
 _ANT = {
@@ -59,6 +68,35 @@ def maze_dataset_id(task: str, kind: str) -> str:
     if kind not in MAZE_DATASETS[task]:
         raise ValueError(f"kind: {task} has no {kind!r} data; its kinds are {maze_kinds(task)}")
     return MAZE_DATASETS[task][kind]
+
+
+def point_layout(task: str) -> str:
+    """The layout name (UMaze, Medium or Large) of a `PointMaze_*[Dense]-v3` id."""
+    name = task.removeprefix("PointMaze_").split("-")[0].removesuffix("Dense")
+    if not task.startswith("PointMaze_") or name not in POINT_EVAL_GOALS:
+        raise ValueError(f"task: {task!r} is not one of PointMaze_{{UMaze,Medium,Large}}-v3")
+    return name
+
+
+def point_collection_spec(task: str) -> gym.envs.registration.EnvSpec:
+    """The env spec the D4RL/pointmaze datasets were recorded on: the registered id with
+    continuing_task and reset_target True and a 1e6-step limit (spec C.4)."""
+    point_layout(task)
+    spec = copy.deepcopy(gym.spec(task))
+    spec.kwargs = {**spec.kwargs, "continuing_task": True, "reset_target": True}
+    spec.max_episode_steps = COLLECTION_STEPS
+    return spec
+
+
+def point_eval_spec(task: str) -> gym.envs.registration.EnvSpec:
+    """The D4RL-style evaluation env stored with them: the registered env (its time limit,
+    continuing_task True, reset_target False) on the layout with one `g` cell (spec B.8)."""
+    rows = [list(r) for r in TASK_SPECS[task].maze_map]
+    i, j = POINT_EVAL_GOALS[point_layout(task)]
+    rows[i][j] = "g"
+    spec = copy.deepcopy(gym.spec(task))
+    spec.kwargs = {**spec.kwargs, "maze_map": rows}
+    return spec
 
 
 def _walls(rows: Any) -> list[list[bool]]:

@@ -267,10 +267,14 @@ def write_dataset(
     action_size: int | None = None,
     algorithm_name: str | None = None,
     overwrite: bool = False,
+    env_spec: gym.envs.registration.EnvSpec | None = None,
+    eval_env_spec: gym.envs.registration.EnvSpec | None = None,
 ) -> Path:
     """Validate `transitions` and write them as the Minari dataset `ds_id`; return its folder.
 
-    Nothing appears under the dataset's name unless the whole dataset was written.
+    Nothing appears under the dataset's name unless the whole dataset was written. `env_spec` /
+    `eval_env_spec`: the Gymnasium env the data was recorded on / is to be evaluated on, stored
+    as Minari stores them (JSON strings in metadata.json); the spaces stay the flat Boxes.
     """
 
     root = datasets_root()
@@ -312,6 +316,9 @@ def write_dataset(
             if ref_min_score is not None and ref_max_score is not None:
                 extra["ref_min_score"] = float(ref_min_score)
                 extra["ref_max_score"] = float(ref_max_score)
+            for key, spec in (("env_spec", env_spec), ("eval_env_spec", eval_env_spec)):
+                if spec is not None:
+                    extra[key] = spec.to_json()
             ds.storage.update_metadata(extra)
         staged = stage_root / ds_id
         final.parent.mkdir(parents=True, exist_ok=True)

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 
 KINDS = ("random", "medium", "medium-replay", "medium-expert", "expert")
 MAZE_KINDS = ("play", "diverse")  # the point-mass mazes' kinds (AntMaze's), `jaxo2o/data/maze.py`
-ALL_KINDS = KINDS + MAZE_KINDS
+GR_MAZE_KINDS = ("d4rl",)  # Gymnasium-Robotics' PointMaze v3, `jaxo2o/data/gr_pointmaze.py`
+ALL_KINDS = KINDS + MAZE_KINDS + GR_MAZE_KINDS
 GENERATOR_VERSION = 2  # bump when the generation code changes what it makes from a recipe
 
 

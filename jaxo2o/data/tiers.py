@@ -12,9 +12,13 @@
   `D4RL/antmaze/*-v1` (the environments those datasets were recorded on, `play`/`diverse` as each
   maze has them). And the point-mass mazes with AntMaze's 1M transitions per dataset. Defined,
   not run here: it needs an accelerator.
+- `quick-gr`: Gymnasium-Robotics' `PointMaze_{UMaze,Medium,Large}-v3` (MJX) with the
+  `D4RL/pointmaze` recipe made on the device (`jaxo2o/data/gr_pointmaze.py`, kind `d4rl`), the
+  quick tier's maze sizes: data with the standard physics for CPU runs (no suite runs it yet).
 
-A tier line is a `TaskData` (SAC-made kinds), a `MazeData` (the mazes' kinds) or a
-`StandardData` (a standard task whose datasets are the field's own).
+A tier line is a `TaskData` (SAC-made kinds), a `MazeData` (the mazes' kinds), a
+`GRPointMazeData` (PointMaze v3's `d4rl` kind) or a `StandardData` (a standard task whose
+datasets are the field's own).
 
 How each kind is made from the numbers below: `jaxo2o/data/generate.py`. The O2O run settings
 of each tier live in `benchmarks/suite.py`.
@@ -25,6 +29,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from jaxo2o.data.dataset import dataset_id
+from jaxo2o.data.gr_pointmaze import GRPointMazeData
 from jaxo2o.data.maze import MazeData, MazeSizes
 from jaxo2o.data.maze_standard import MAZE_DATASETS, maze_kinds
 from jaxo2o.data.recipe import ALL_KINDS, BehaviourSAC, DatasetSizes, TaskData
@@ -44,7 +49,7 @@ class StandardData:
     episode_length: int = 1000  # Gymnasium's time limit of the v5 tasks
 
 
-TierLine = TaskData | MazeData | StandardData
+TierLine = TaskData | MazeData | GRPointMazeData | StandardData
 
 
 def tier_dataset_id(line: TierLine, kind: str, tier: str) -> str:
@@ -180,4 +185,13 @@ PAPER = Tier(
     + _mazes({name: 1_000_000 for name in LAYOUTS}, rollout_envs=250),
 )
 
-TIERS: dict[str, Tier] = {t.name: t for t in (SMOKE, QUICK, PAPER)}
+# the quick tier's maze sizes on Gymnasium-Robotics' PointMaze v3 (D4RL/pointmaze recipe)
+QUICK_GR = Tier(
+    name="quick-gr",
+    tasks=tuple(
+        GRPointMazeData(task=f"PointMaze_{name}-v3", size=n)
+        for name, n in (("UMaze", 100_000), ("Medium", 200_000), ("Large", 300_000))
+    ),
+)
+
+TIERS: dict[str, Tier] = {t.name: t for t in (SMOKE, QUICK, PAPER, QUICK_GR)}

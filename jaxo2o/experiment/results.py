@@ -14,6 +14,11 @@ fine-tuning does to the policy; counted from the switch, a long warm-up (PEX's 5
 would leave no updated evaluation in the window at all. A tenth of the online phase keeps the
 earlier window's length, the early stretch of updates where the fine-tuning drop the seed papers
 discuss shows, and holds two evaluations at the quick tier's cadence (every 500 of 10,000 steps).
+
+On Gymnasium-Robotics' sparse mazes (`envs.gr_maze`) every evaluation also gets its success rate
+(`success`, % of episodes whose return is positive, `gr_maze.success_rate`), and every run its
+final offline and online ones (`offline_success`, `online_success`): with a continuing evaluation
+env the score counts steps at the goal, not episodes that got there.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ import numpy as np
 from jaxo2o.core.checkpoint import Checkpointer
 from jaxo2o.core.runner import BatchResult, ChunkHook, run_batch
 from jaxo2o.data.dataset import normalized_score
+from jaxo2o.envs.gr_maze import TASK_SPECS, success_rate
 from jaxo2o.experiment.memory import check_memory
 from jaxo2o.experiment.plan import Plan
 from jaxo2o.provenance import PACKAGES, package_versions
@@ -137,6 +143,8 @@ def summarize(p: Plan, batch: BatchResult) -> tuple[list[dict], list[dict]]:
         "dataset": exp.dataset,
         "protocol": run.protocol,
     }
+    spec = TASK_SPECS.get(exp.env.task)
+    sparse_maze = spec is not None and spec.reward_type == "sparse"
     rows, curves = [], []
     for i, r in enumerate(p.runs):
         row = dict(base) | r | {"diverged_phase": None, "diverged_step": None}
@@ -152,13 +160,17 @@ def summarize(p: Plan, batch: BatchResult) -> tuple[list[dict], list[dict]]:
             if bad is not None and row["diverged_step"] is None:
                 row["diverged_phase"], row["diverged_step"] = phase, steps[phase][bad]
             last = (phase, steps[phase][-1])
+            succ = [float(100 * success_rate(x)) for x in ret] if sparse_maze else None
             for j, (s, sc, rt) in enumerate(zip(steps[phase], score, ret.mean(-1), strict=True)):
                 curves.append(
                     dict(base)
                     | r
                     | {"phase": phase, "step": s, "score": sc, "return": rt}
+                    | ({"success": succ[j]} if succ else {})
                     | {k: v[j] for k, v in train.items()}
                 )
+            if succ:
+                row[f"{phase}_success"] = succ[-1]
             if phase == "offline":
                 row["offline_final"] = float(score[-1])
             else:
