@@ -66,7 +66,7 @@ def test_model_facts_and_umaze_blocks():
         np.testing.assert_allclose(m.geom(f"block_{i}_{j}").pos, [*xy, 1.0])
         np.testing.assert_allclose(m.geom(f"block_{i}_{j}").size, [2.0, 2.0, 1.0])
     blocks = [m.geom(k).name for k in range(m.ngeom) if m.geom(k).name.startswith("block_")]
-    assert len(blocks) == 16 and "block_2_3" not in blocks and "block_1_1" not in blocks
+    assert len(blocks) == 18 and "block_2_3" not in blocks and "block_1_1" not in blocks
     assert m.geom("floor").type[0] == mujoco.mjtGeom.mjGEOM_PLANE
 
 
@@ -180,7 +180,7 @@ def test_generated_file_follows_the_relabel_rule(tmp_path):
     assert a["rewards"][-1] == 0 and not a["terminals"][-1]
     np.testing.assert_allclose(a["observations"][:, :15], a["infos/qpos"], rtol=1e-6)
     obs = np.zeros((3, 29))
-    obs[1, :2] = goal + [0.3, 0.4]
+    obs[1, :2] = goal + [0.3, 0.3]
     r, term = relabel(obs, goal)
     np.testing.assert_array_equal(r, [1, 0, 0])
     np.testing.assert_array_equal(term, [True, False, False])
