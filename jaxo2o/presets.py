@@ -33,16 +33,17 @@ from typing import Any
 
 import numpy as np
 
-from jaxo2o.envs import GR_MAZE_TASKS, MAZE_TASKS
+from jaxo2o.envs import D4RL_ANTMAZE_TASKS, GR_MAZE_TASKS, MAZE_TASKS
 from jaxo2o.methods.aca_settings import ACA_PRESETS, aca_preset
 
 DOMAINS = ("locomotion", "maze")
 
 
 def domain_of(task: str) -> str:
-    """The domain of a task name: the point-mass mazes and Gymnasium-Robotics' (sparse, goal
-    reaching, as AntMaze) are "maze", every other task locomotion."""
-    return "maze" if task in MAZE_TASKS or task in GR_MAZE_TASKS else "locomotion"
+    """The domain of a task name: the point-mass mazes, Gymnasium-Robotics' (sparse, goal
+    reaching, as AntMaze) and D4RL's antmaze-v2 are "maze", every other task locomotion."""
+    mazes = (MAZE_TASKS, GR_MAZE_TASKS, D4RL_ANTMAZE_TASKS)
+    return "maze" if any(task in m for m in mazes) else "locomotion"
 
 
 # CORL/IQL's AntMaze protocol (100 episodes): on the standard mazes each episode starts from its

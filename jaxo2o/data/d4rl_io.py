@@ -10,9 +10,18 @@ Without `next_observations` (older files) the next observation is the following 
 (the row before it ends the episode, truncated), and so is a last row that ends nothing. A
 terminal row keeps the following row as its next observation (never bootstrapped from).
 
-The body (hopper, walker2d, halfcheetah, ant) is read from the file name and recorded, with the
-file's name, in the dataset's metadata (`data.standard` checks it against the task); D4RL's
-reference scores of that body are attached.
+The body (hopper, walker2d, halfcheetah, ant, antmaze) is read from the file name and recorded,
+with the file's name, in the dataset's metadata (`data.standard` checks it against the task); the
+observation size must be that body's (D4RL's: 11, 17, 17, 111, 29), and D4RL's reference scores
+of that body are attached (antmaze: 0 and 1, so a normalized score is the success rate).
+
+AntMaze files (`antmaze-*-v2`: observations, actions, rewards, terminals, timeouts; `infos/goal`,
+`infos/qpos`, `infos/qvel` are not read) have no `next_observations`: rewards and terminals were
+relabelled as `1{|next xy - goal| <= 0.5}` while the recording went on past the goal
+(scripts/generation/relabel_antmaze_rewards.py:29-38), so a terminal row keeps the following row
+as its next observation and ends its episode, as `qlearning_dataset` pairs them. Rewards are kept
+as stored (0/1); the methods' AntMaze convention (r - 1) is their preset's
+(`reward_normalization`, `jaxo2o.presets`).
 """
 
 from __future__ import annotations
@@ -25,7 +34,7 @@ import numpy as np
 from jaxo2o.core.transitions import Transitions
 from jaxo2o.data.dataset import DatasetError, OfflineDataset, episode_lengths, episode_returns
 from jaxo2o.data.minari_io import validate_transitions
-from jaxo2o.data.standard import D4RL_REFERENCES
+from jaxo2o.data.standard import D4RL_OBS_DIMS, D4RL_REFERENCES
 
 REQUIRED = ("observations", "actions", "rewards", "terminals", "timeouts")
 
@@ -36,8 +45,13 @@ def is_d4rl_path(name: str) -> bool:
 
 
 def d4rl_body(path: Path) -> str | None:
-    """The body a D4RL file name starts with (`hopper-medium-v2.hdf5` -> hopper), or None."""
-    stem = path.name.split("-")[0].split("_")[0].lower()
+    """The body a D4RL file name starts with (`hopper-medium-v2.hdf5` -> hopper), or None.
+    AntMaze: `antmaze-umaze-v2.hdf5`, or the name D4RL downloads it under
+    (`Ant_maze_u-maze_noisy_multistart_False_multigoal_False_sparse_fixed.hdf5`) -> antmaze."""
+    name = path.name.lower()
+    if name.startswith(("antmaze", "ant_maze")):
+        return "antmaze"
+    stem = name.split("-")[0].split("_")[0]
     return stem if stem in D4RL_REFERENCES else None
 
 
@@ -69,6 +83,12 @@ def read_d4rl(path: str | Path) -> OfflineDataset:
             )
     if n < 2:
         raise DatasetError(f"{where}: holds {n} transitions; need at least 2")
+    body = d4rl_body(path)
+    dim = D4RL_OBS_DIMS.get(body) if body else None
+    if dim is not None and (obs.ndim != 2 or obs.shape[1] != dim):
+        raise DatasetError(
+            f"{where}: a D4RL {body} file has {dim}-D observations, this one {obs.shape[1:]}"
+        )
     if nxt is not None:
         if nxt.shape != obs.shape:
             raise DatasetError(
@@ -90,7 +110,6 @@ def read_d4rl(path: str | Path) -> OfflineDataset:
     t.truncated[-1] |= not t.terminated[-1]  # the file's last episode, cut
     t = validate_transitions(t, where, action_bound=None)
     lengths = episode_lengths(t)
-    body = d4rl_body(path)
     ref = D4RL_REFERENCES.get(body) if body else None
     return OfflineDataset(
         dataset_id=path.name,

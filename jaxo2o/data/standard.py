@@ -11,7 +11,9 @@ dataset was recorded on the task it is used with, and the reference scores that 
 - D4RL: HDF5 files (`data.d4rl_io`); recorded with mujoco-py on the v2 environments (v4-era
   healthy rule: +1 also on the falling step; Walker2d's right foot friction 0.9; Ant: 111-D
   observations), so they are accepted on the v5 tasks with a printed note, and refused when the
-  file names another body or the sizes differ.
+  file names another body or the sizes differ. D4RL's antmaze-v2 files (body `antmaze`, 29-D
+  observations) go with the antmaze-v2 tasks of `envs.d4rl_antmaze` only, and score with D4RL's
+  references 0 / 1 (a success rate).
 
 Reference scores, `(random, expert)`, for `normalized_score`: the dataset's own when it records
 them (Minari's `ref_min_score`/`ref_max_score`); D4RL's published constants for D4RL files
@@ -30,6 +32,7 @@ from typing import Any
 
 from jaxo2o.data.dataset import DatasetError, OfflineDataset
 from jaxo2o.data.maze_standard import MAZE_DATASETS, check_maze_env, maze_dataset_id, maze_kinds
+from jaxo2o.envs.d4rl_antmaze import D4RL_ANTMAZE_TASKS
 
 STANDARD_KINDS = ("simple", "medium", "expert")
 BODIES = {"Hopper-v5": "hopper", "Walker2d-v5": "walker2d", "HalfCheetah-v5": "halfcheetah",
@@ -41,7 +44,10 @@ D4RL_REFERENCES = {
     "walker2d": (1.629008, 4592.3),
     "halfcheetah": (-280.178953, 12135.0),
     "ant": (-325.6, 3879.7),
+    "antmaze": (0.0, 1.0),  # antmaze-*-v2 (infos.py:155-160, 245-250): the score is a success rate
 }
+# observation sizes of D4RL's files per body (antmaze: qpos[:15] ++ qvel[:14])
+D4RL_OBS_DIMS = {"hopper": 11, "walker2d": 17, "halfcheetah": 17, "ant": 111, "antmaze": 29}
 
 # random: measured by benchmarks/locomotion_refs.py (100 episodes, Gymnasium 1.4.0, mujoco 4.0.0;
 # standard errors 1.77, 0.78, 7.26, 8.34); expert: D4RL's (v2 environment), see the docstring
@@ -94,6 +100,14 @@ def check_recorded_env(ds: OfflineDataset, task: str) -> str | None:
     v5 `task`; return a note to print when the data is accepted with a caveat, else None."""
     if task in MAZE_DATASETS:  # the mazes' own rule (`data.maze_standard`)
         check_maze_env(ds, task)
+        return None
+    body = ds.metadata.get("d4rl_body")
+    if task in D4RL_ANTMAZE_TASKS or body == "antmaze":
+        if body is not None and (body != "antmaze" or task not in D4RL_ANTMAZE_TASKS):
+            raise DatasetError(
+                f"{ds.path or ds.dataset_id}: D4RL file of {body!r}, the task is {task!r}; "
+                f"antmaze files go with D4RL's antmaze-v2 tasks {D4RL_ANTMAZE_TASKS}"
+            )
         return None
     if task not in BODIES:
         return None

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from jaxo2o.envs.base import Env, EnvState, StepResult, step_autoreset
 from jaxo2o.envs.brax_env import BRAX_BACKENDS, BRAX_TASKS, BraxEnv
+from jaxo2o.envs.d4rl_antmaze import D4RL_ANTMAZE_TASKS, D4RLAntMaze
 from jaxo2o.envs.gr_maze import GR_MAZE_TASKS, GRMaze
 from jaxo2o.envs.locomotion import LOCOMOTION_TASKS, GymLocomotion
 from jaxo2o.envs.maze import MAZE_TASKS, PointMaze
 from jaxo2o.envs.point import PointMass
 
 TOY_TASKS = ("point",)
-TASKS = TOY_TASKS + BRAX_TASKS + MAZE_TASKS + LOCOMOTION_TASKS + GR_MAZE_TASKS
+TASKS = TOY_TASKS + BRAX_TASKS + MAZE_TASKS + LOCOMOTION_TASKS + GR_MAZE_TASKS + D4RL_ANTMAZE_TASKS
 
 
 def make_env(task: str, backend: str = "positional", episode_length: int | None = None) -> Env:
@@ -23,6 +24,8 @@ def make_env(task: str, backend: str = "positional", episode_length: int | None 
         return PointMaze(task.removeprefix("pointmaze-"), episode_length=episode_length or 0)
     if task in GR_MAZE_TASKS:  # Gymnasium-Robotics' mazes on MJX (`envs.gr_maze`)
         return GRMaze(task, episode_length=episode_length or 0)
+    if task in D4RL_ANTMAZE_TASKS:  # D4RL's antmaze-v2 on MJX (`envs.d4rl_antmaze`)
+        return D4RLAntMaze(task, episode_length=episode_length or 0)
     episode_length = episode_length or 1000
     if task in LOCOMOTION_TASKS:
         return GymLocomotion(task, episode_length=episode_length)
@@ -38,6 +41,7 @@ def make_env(task: str, backend: str = "positional", episode_length: int | None 
 __all__ = [
     "BRAX_BACKENDS",
     "BRAX_TASKS",
+    "D4RL_ANTMAZE_TASKS",
     "GR_MAZE_TASKS",
     "LOCOMOTION_TASKS",
     "MAZE_TASKS",
