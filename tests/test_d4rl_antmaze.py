@@ -160,6 +160,9 @@ def test_antmaze_hdf5_reading(tmp_path):
     assert check_recorded_env(ds, UMAZE) is None
     with pytest.raises(DatasetError, match="antmaze"):
         check_recorded_env(ds, "Hopper-v5")
+    write_tiny(tmp_path / "hopper-medium-v2.hdf5", obs_dim=11)  # and a hopper file on antmaze
+    with pytest.raises(DatasetError, match="'hopper', the task is 'antmaze-umaze-v2', which"):
+        check_recorded_env(read_d4rl(tmp_path / "hopper-medium-v2.hdf5"), UMAZE)
     # D4RL's own download name is recognised too; a wrong observation size is refused
     ds2 = read_d4rl(write_tiny(tmp_path / "Ant_maze_u-maze_noisy_multistart_False.hdf5") and
                     tmp_path / "Ant_maze_u-maze_noisy_multistart_False.hdf5")  # fmt: skip

@@ -101,12 +101,12 @@ def check_recorded_env(ds: OfflineDataset, task: str) -> str | None:
     if task in MAZE_DATASETS:  # the mazes' own rule (`data.maze_standard`)
         check_maze_env(ds, task)
         return None
-    body = ds.metadata.get("d4rl_body")
-    if task in D4RL_ANTMAZE_TASKS or body == "antmaze":
-        if body is not None and (body != "antmaze" or task not in D4RL_ANTMAZE_TASKS):
+    if task in D4RL_ANTMAZE_TASKS:  # (an antmaze file on a v5 task: the body rule below)
+        body = ds.metadata.get("d4rl_body")
+        if body is not None and body != "antmaze":
             raise DatasetError(
-                f"{ds.path or ds.dataset_id}: D4RL file of {body!r}, the task is {task!r}; "
-                f"antmaze files go with D4RL's antmaze-v2 tasks {D4RL_ANTMAZE_TASKS}"
+                f"{ds.path or ds.dataset_id}: D4RL file of {body!r}, the task is {task!r}, "
+                "which takes D4RL's antmaze-v2 files"
             )
         return None
     if task not in BODIES:
