@@ -18,7 +18,10 @@ import jax
 import numpy as np
 from scipy import stats
 
+from benchmarks import maze_collector_dataset
+from jaxo2o.data import load_dataset
 from jaxo2o.data.dataset import episode_lengths
+from jaxo2o.data.gr_pointmaze import GRPointMazeData, StreamRoller
 
 
 def _inner(lengths: np.ndarray) -> np.ndarray:
@@ -43,10 +46,7 @@ def main() -> None:
     args = ap.parse_args()
 
     with tempfile.TemporaryDirectory() as root:
-        os.environ["MINARI_DATASETS_PATH"] = root
-        from benchmarks import maze_collector_dataset
-        from jaxo2o.data import load_dataset
-        from jaxo2o.data.gr_pointmaze import GRPointMazeData, StreamRoller
+        os.environ["MINARI_DATASETS_PATH"] = root  # read at call time (Minari's and ours)
 
         t0 = time.perf_counter()
         maze_collector_dataset.collect(

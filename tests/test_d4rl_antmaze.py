@@ -11,6 +11,7 @@ import mujoco
 import numpy as np
 import pytest
 
+from benchmarks.d4rl_antmaze_parity import REGIMES, collect, port_errors
 from benchmarks.make_antmaze_data import record, relabel, write
 from jaxo2o.data.d4rl_io import read_d4rl
 from jaxo2o.data.dataset import DatasetError
@@ -200,7 +201,6 @@ def test_one_step_parity_per_regime():
     """100 reference states per regime (benchmarks/d4rl_antmaze_parity.py; the MJX compile of
     the ant in the maze takes minutes on 2 cores). Tolerances from the measured envelope in
     results/antmaze-d4rl/README.md."""
-    from benchmarks.d4rl_antmaze_parity import REGIMES, collect, port_errors
 
     env = D4RLAntMaze(UMAZE)
     states = [collect(env, r, 100, seed=10 + k) for k, r in enumerate(REGIMES)]
