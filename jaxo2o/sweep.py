@@ -58,7 +58,7 @@ from jaxo2o.core.runner import devices_used, enable_compilation_cache
 from jaxo2o.core.shared_offline import offline_key
 from jaxo2o.data.tiers import TIERS
 from jaxo2o.experiment import Experiment
-from jaxo2o.experiment.lines import Line, expand
+from jaxo2o.experiment.lines import Line, expand, given_run_options
 from jaxo2o.experiment.results import DIP_TEXT
 from jaxo2o.experiment.runner import SCORES, RunnerOptions, prepare, run_jobs
 from jaxo2o.experiment.spec import parse_pairs
@@ -186,7 +186,10 @@ def main(argv: list[str] | None = None) -> int:
             devices=devices,
             metrics_log=args.metrics_log,
         )
-        lines = expand(template, args.methods, args.tasks, args.kinds, args.tier, args.presets)
+        given = given_run_options(sys.argv[1:] if argv is None else argv)
+        lines = expand(
+            template, args.methods, args.tasks, args.kinds, args.tier, args.presets, given
+        )
         single = len(lines) == 1
         folders = {line.folder: out if single else out / line.folder for line in lines}
         if args.dry_run:  # the settings first: they need no dataset

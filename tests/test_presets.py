@@ -17,7 +17,7 @@ from jaxo2o.config import EnvConfig, RunConfig
 from jaxo2o.core.evaluation import EvalResult
 from jaxo2o.core.hooks import DivergenceWatch, MetricsLogger
 from jaxo2o.experiment import Experiment, parse_pairs
-from jaxo2o.experiment.lines import expand
+from jaxo2o.experiment.lines import expand, given_run_options
 from jaxo2o.sweep import main as sweep_main
 
 
@@ -68,6 +68,15 @@ def test_standard_mazes_evaluate_on_100_episodes_unless_the_user_says_otherwise(
     (own,) = expand(_template(), ("iql",), ("PointMaze_UMaze-v3",), ("d4rl",))
     assert own.experiment.run.eval_episodes == 2
     assert "run.eval_episodes" in own.preset["overridden_by_user"]
+    # the default value given on the command line is the user's too
+    argv = ["--method", "iql", "--run.eval-episodes", "10", "--run.no-progress"]
+    assert given_run_options(argv) == {"eval_episodes", "progress"}
+    assert given_run_options(["--run.eval-episodes=10"]) == {"eval_episodes"}
+    (ten,) = expand(
+        plain, ("iql",), ("PointMaze_UMaze-v3",), ("d4rl",), given=frozenset(["eval_episodes"])
+    )
+    assert ten.experiment.run.eval_episodes == 10
+    assert "run.eval_episodes" in ten.preset["overridden_by_user"]
     (off,) = expand(plain, ("sac",), ("PointMaze_UMaze-v3",), ("d4rl",), presets=False)
     assert off.experiment.run.eval_episodes == RunConfig().eval_episodes
     for task, kind, tier in (("pointmaze-umaze", "play", "quick"), ("point", "medium", "smoke")):

@@ -93,10 +93,13 @@ def expand(
     kinds: tuple[str, ...] = (),
     tier: str = "quick",
     presets: bool = True,
+    given: frozenset[str] = frozenset(),
 ) -> list[Line]:
     """The lines of a sweep. Without `methods` the template's method; without `tasks` the
     template's environment and dataset (the explicit form: `--env.task`, `--dataset`). With
-    `presets`, each line starts from its method's official settings for the task's domain."""
+    `presets`, each line starts from its method's official settings for the task's domain;
+    `given` names the run settings the user gave (`given_run_options`): a preset leaves them
+    alone even where they equal the default."""
 
     parsed = [parse_method(m) for m in methods] or [(template.method, None)]
     names = {name for name, _ in parsed}
@@ -156,15 +159,31 @@ def expand(
                 hparams=options_for(base.hparams, name, names, "hparams"),
                 grid=options_for(base.grid, name, names, "grid"),
             )
-            exp, applied = with_preset(exp, task or exp.env.task, kind, protocol, presets)
+            exp, applied = with_preset(exp, task or exp.env.task, kind, protocol, presets, given)
             lines.append(
                 Line(f"{name}-{exp.run.protocol}", task, kind, exp, applied and applied.record())
             )
     return lines
 
 
+def given_run_options(argv: list[str]) -> frozenset[str]:
+    """The `RunConfig` fields a command line sets (`--run.eval-episodes 10`,
+    `--run.eval-episodes=10`, `--run.no-progress`)."""
+    names = set()
+    for token in argv:
+        if token.startswith("--run."):
+            name = token.removeprefix("--run.").partition("=")[0].replace("-", "_")
+            names.add(name.removeprefix("no_") if name.startswith("no_") else name)
+    return frozenset(names)
+
+
 def with_preset(
-    exp: Experiment, task: str, kind: str, protocol: str | None, presets: bool = True
+    exp: Experiment,
+    task: str,
+    kind: str,
+    protocol: str | None,
+    presets: bool = True,
+    given: frozenset[str] = frozenset(),
 ) -> tuple[Experiment, Applied | None]:
     """The experiment with its method's official settings for the task's domain
     (`jaxo2o.presets`) under the user's options, which win; `protocol`: the one the line names
@@ -188,7 +207,7 @@ def with_preset(
         run = dataclasses.replace(run, protocol=protocol)
     changes = {}  # run settings: each where the user left the default
     for name, value in preset.run.items():
-        if getattr(run, name) == getattr(defaults, name):
+        if name not in given and getattr(run, name) == getattr(defaults, name):
             changes[name] = value
         elif getattr(run, name) != value:
             overridden.append(f"run.{name}")
