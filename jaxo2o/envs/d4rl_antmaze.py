@@ -71,6 +71,7 @@ from mujoco import mjx
 
 from jaxo2o.envs.base import EnvState, StepResult, time_limit
 from jaxo2o.envs.gr_maze import success_rate
+from jaxo2o.envs.maze_contacts import ANT_CONTACT_POINTS, compile_with_culling
 from jaxo2o.envs.mjx_base import MjxPhysics, normal_noise, uniform_noise
 
 SCALING = 4.0  # maze_size_scaling (locomotion/__init__.py:334, ...)
@@ -231,8 +232,10 @@ def antmaze_xml(maze_map, cone: str = CONE) -> str:
 
 
 def build_model(maze_map, cone: str = CONE) -> mujoco.MjModel:
-    """The compiled MuJoCo C model of `antmaze_xml`."""
-    return mujoco.MjModel.from_xml_string(antmaze_xml(maze_map, cone))
+    """The compiled MuJoCo model of `antmaze_xml`, with MJX's exact wall-pair culling and contact
+    bound (`envs/maze_contacts.py`; MuJoCo C ignores both)."""
+    spec = mujoco.MjSpec.from_string(antmaze_xml(maze_map, cone))
+    return compile_with_culling(spec, SCALING, ANT_CONTACT_POINTS)
 
 
 def goal_cell(maze_map) -> tuple[float, float]:

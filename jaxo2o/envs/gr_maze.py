@@ -64,6 +64,7 @@ import numpy as np
 from mujoco import mjx
 
 from jaxo2o.envs.base import EnvState, StepResult, time_limit
+from jaxo2o.envs.maze_contacts import ANT_CONTACT_POINTS, compile_with_culling
 from jaxo2o.envs.mjx_base import MjxPhysics
 
 # Importing gymnasium_robotics prints a notice about its Adroit tasks' rewards to stderr (through
@@ -94,14 +95,19 @@ class AgentSpec:
     max_speed: float | None  # PointEnv clips qvel before each step
     radius: float  # how far the agent reaches from its centre in the plane (tests' start points)
     fold_margins: bool  # MJX copy with margins folded into radii (`margin_as_radius`)
+    # None: MJX evaluates every agent-block pair; else exact far-pair culling and this contact
+    # bound (`envs/maze_contacts.py`)
+    contact_points: int | None
 
 
 POINT = AgentSpec(
-    "point", _GR_ASSETS / "point" / "point.xml", 1.0, 0.4, 1, True, POINT_MAX_SPEED, 0.1, True
+    "point", _GR_ASSETS / "point" / "point.xml", 1.0, 0.4, 1, True, POINT_MAX_SPEED, 0.1, True, None
 )
 # the ant's contacts are mostly with the floor (plane contacts, where MJX honours margins; folding
 # would move their contact points): measured one-step error with the fold, median 9e-3
-ANT = AgentSpec("ant", _GYM_ASSETS / "ant.xml", 4.0, 0.5, 5, False, None, 1.2, False)
+ANT = AgentSpec(
+    "ant", _GYM_ASSETS / "ant.xml", 4.0, 0.5, 5, False, None, 1.2, False, ANT_CONTACT_POINTS
+)
 
 
 @dataclass(frozen=True)
@@ -153,11 +159,16 @@ def success_rate(returns: jax.Array) -> jax.Array:
 
 
 def build_model(agent: AgentSpec, maze_map) -> tuple[Maze, mujoco.MjModel]:
-    """Gymnasium-Robotics' maze builder on its agent XML; the temporary XML is removed after."""
+    """Gymnasium-Robotics' maze builder on its agent XML; the temporary XML is removed after.
+    For the ant, MJX's exact wall-pair culling is added (`envs/maze_contacts.py`)."""
     rows = [list(r) for r in maze_map]
     maze, xml_path = Maze.make_maze(str(agent.xml), rows, agent.scaling, agent.height)
     try:
-        model = mujoco.MjModel.from_xml_path(xml_path)
+        spec = mujoco.MjSpec.from_file(xml_path)
+        if agent.contact_points is None:
+            model = spec.compile()
+        else:
+            model = compile_with_culling(spec, agent.scaling, agent.contact_points)
     finally:
         os.remove(xml_path)
     return maze, model
