@@ -46,6 +46,11 @@ Farama-Foundation/D4RL, commit 89141a6; paths under `d4rl/`):
   `envs/gr_maze.py` reads it.
 - **Time limit**: TimeLimit of the registration (700 / 1000), reported as truncation.
 
+MJX setting (not a change of the physics): the model carries MJX's `max_geom_pairs` (48: every
+agent-block pair that can be active, `envs/maze_contacts.py` proves the bound) and
+`max_contact_points` (32; at most 15 active contacts measured), which MuJoCo C ignores. Without
+them MJX carried 475 candidate contacts through every solver call and stepped 15x slower.
+
 Deviations (named): MuJoCo 3.x/4.x instead of mujoco-py's MuJoCo 2.x (`coordinate="local"` and
 the visual assets -- skybox, textures, materials, light -- are left out: they do not act on the
 dynamics); float32; JAX's random streams instead of numpy's global and seeded generators (same

@@ -41,7 +41,8 @@ Gymnasium reports both flags); float32. MJX collides spheres and capsules with t
 through its convex routines, which ignore contact margins: for the point the MJX copy of the
 model folds the margins into the radius (`margin_as_radius`; one-step wall-contact error 0.59
 -> 2.4e-5, `results/gr-maze/README.md`); the ant's model is used as is (its floor contacts would
-move), so its rare wall contacts keep MJX's margin-less behaviour.
+move), so its rare wall contacts keep MJX's margin-less behaviour. The ant's model carries MJX's
+exact far-pair culling and contact bound (`envs/maze_contacts.py`; MuJoCo C ignores them).
 """
 
 from __future__ import annotations
