@@ -41,8 +41,9 @@ Gymnasium reports both flags); float32. MJX collides spheres and capsules with t
 through its convex routines, which ignore contact margins: for the point the MJX copy of the
 model folds the margins into the radius (`margin_as_radius`; one-step wall-contact error 0.59
 -> 2.4e-5, `results/gr-maze/README.md`); the ant's model is used as is (its floor contacts would
-move), so its rare wall contacts keep MJX's margin-less behaviour. The ant's model carries MJX's
-exact far-pair culling and contact bound (`envs/maze_contacts.py`; MuJoCo C ignores them).
+move), so its rare wall contacts keep MJX's margin-less behaviour. Both models carry MJX's
+exact far-pair culling (`envs/maze_contacts.py`: the point's sphere meets at most 4 blocks, the
+ant's geoms 48 pairs), the ant's also a bound of 32 active contacts; MuJoCo C ignores both.
 """
 
 from __future__ import annotations
@@ -96,8 +97,8 @@ class AgentSpec:
     max_speed: float | None  # PointEnv clips qvel before each step
     radius: float  # how far the agent reaches from its centre in the plane (tests' start points)
     fold_margins: bool  # MJX copy with margins folded into radii (`margin_as_radius`)
-    # None: MJX evaluates every agent-block pair; else exact far-pair culling and this contact
-    # bound (`envs/maze_contacts.py`)
+    # MJX's bound on active contacts (None: none; far-pair culling is always on, exact;
+    # `envs/maze_contacts.py`)
     contact_points: int | None
 
 
@@ -161,15 +162,12 @@ def success_rate(returns: jax.Array) -> jax.Array:
 
 def build_model(agent: AgentSpec, maze_map) -> tuple[Maze, mujoco.MjModel]:
     """Gymnasium-Robotics' maze builder on its agent XML; the temporary XML is removed after.
-    For the ant, MJX's exact wall-pair culling is added (`envs/maze_contacts.py`)."""
+    MJX's exact wall-pair culling is added (`envs/maze_contacts.py`)."""
     rows = [list(r) for r in maze_map]
     maze, xml_path = Maze.make_maze(str(agent.xml), rows, agent.scaling, agent.height)
     try:
         spec = mujoco.MjSpec.from_file(xml_path)
-        if agent.contact_points is None:
-            model = spec.compile()
-        else:
-            model = compile_with_culling(spec, agent.scaling, agent.contact_points)
+        model = compile_with_culling(spec, agent.scaling, agent.contact_points)
     finally:
         os.remove(xml_path)
     return maze, model
@@ -185,7 +183,8 @@ def margin_as_radius(model: mujoco.MjModel) -> mujoco.MjModel:
     margin deeper than in C (measured: velocity errors up to 0.6 in one step). With every
     margin m (one value, checked) set to 0 and every sphere and capsule of a moving body made
     2m thicker, contact is active exactly when C's is and its violation is C's; the contact
-    point moves by m (irrelevant for the point mass: its joints are slides).
+    point moves by m (irrelevant for the point mass: its joints are slides). Their bounding
+    radii grow with them (MJX's far-pair culling ranks pairs by them).
     """
     margins = np.unique(model.geom_margin)
     if len(margins) != 1:
@@ -194,6 +193,7 @@ def margin_as_radius(model: mujoco.MjModel) -> mujoco.MjModel:
     round_ = np.isin(out.geom_type, [mujoco.mjtGeom.mjGEOM_SPHERE, mujoco.mjtGeom.mjGEOM_CAPSULE])
     moving = out.geom_bodyid > 0
     out.geom_size[round_ & moving, 0] += 2.0 * margins[0]
+    out.geom_rbound[round_ & moving] += 2.0 * margins[0]
     out.geom_margin[:] = 0.0
     return out
 

@@ -20,6 +20,12 @@ are 2 s apart along an axis, which no disc of radius < s covers). So each agent 
 4 blocks in reach and a group of n geoms at most 4 n active pairs; the k = 4 n closest pairs
 hold them all. The limit is checked against the compiled model, not assumed.
 
+MJX reads a numeric field at `numeric_data[id]`, the field's id rather than its address
+(`collision_driver._numeric`), which is right only if every numeric before it has size 1.
+Gymnasium's ant.xml declares a 15-value `init_qpos` first, so appended limits were read as 0 and
+MJX carried no contact at all (the ant fell through the floor). The limits are therefore put
+before the model's own numerics, and `compile_with_culling` checks what MJX reads.
+
 `max_contact_points` is a bound, not a proof: it is set above the largest number of active
 contacts measured (`results/antmaze-d4rl/README.md`, "Contact culling"); were more ever active,
 MJX keeps the deepest ones.
@@ -66,23 +72,34 @@ def compile_with_culling(
     spec: mujoco.MjSpec, spacing: float, max_contact_points: int | None = None
 ) -> mujoco.MjModel:
     """Compile `spec` with MJX's `max_geom_pairs` (from `wall_pair_limit`) and, if given,
-    `max_contact_points` added as numeric fields; every other value is the spec's own."""
+    `max_contact_points` as numeric fields placed first (module docstring: MJX's indexing);
+    every other value is the spec's own. Raises RuntimeError if MJX would read other values."""
     pairs = wall_pair_limit(spec.compile(), spacing)
     limits = {"max_geom_pairs": pairs}
     if max_contact_points is not None:
         limits["max_contact_points"] = int(max_contact_points)
+    own = [(n.name, list(n.data), n.size) for n in spec.numerics]
+    for n in list(spec.numerics):
+        spec.delete(n)
     for name, value in limits.items():
         field = spec.add_numeric()
         field.name = name
         field.data = [float(value)]
-    return spec.compile()
+    for name, data, size in own:
+        field = spec.add_numeric()
+        field.name, field.data, field.size = name, data, size
+    model = spec.compile()
+    if contact_limits(model) != limits:
+        raise RuntimeError(f"MJX would read {contact_limits(model)} instead of {limits}")
+    return model
 
 
 def contact_limits(model: mujoco.MjModel) -> dict[str, int]:
-    """The MJX limits a compiled model carries (absent ones omitted)."""
+    """The MJX limits a compiled model carries, as MJX reads them (`numeric_data[id]`; absent
+    ones omitted)."""
     out = {}
     for name in ("max_geom_pairs", "max_contact_points"):
         i = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_NUMERIC, name)
         if i >= 0:
-            out[name] = int(model.numeric_data[model.numeric_adr[i]])
+            out[name] = int(model.numeric_data[i])
     return out
