@@ -2,20 +2,17 @@
 its refusal when the geometry breaks it, that MuJoCo C ignores it, and that MJX's contacts and
 accelerations with it equal those without it."""
 
-import os
-
 import jax
 import jax.numpy as jnp
 import mujoco
 import numpy as np
 import pytest
-from gymnasium_robotics.envs.maze.maze_v4 import Maze
 from mujoco import mjx
 
 from benchmarks.d4rl_antmaze_parity import collect
 from benchmarks.maze_parity import collect_states
 from jaxo2o.envs import d4rl_antmaze as am
-from jaxo2o.envs.gr_maze import TASK_SPECS, GRMaze, margin_as_radius
+from jaxo2o.envs.gr_maze import TASK_SPECS, GRMaze, margin_as_radius, maze_spec
 from jaxo2o.envs.maze_contacts import (
     ANT_CONTACT_POINTS,
     compile_with_culling,
@@ -72,12 +69,7 @@ def _gr_plain(task: str) -> mujoco.MjModel:
     """A Gymnasium-Robotics maze model without the MJX limits (`gr_maze.build_model` without
     `compile_with_culling`), margins folded as the env folds them."""
     agent = TASK_SPECS[task].agent
-    rows = [list(r) for r in TASK_SPECS[task].maze_map]
-    _, path = Maze.make_maze(str(agent.xml), rows, agent.scaling, agent.height)
-    try:
-        model = mujoco.MjModel.from_xml_path(path)
-    finally:
-        os.remove(path)
+    model = maze_spec(agent, TASK_SPECS[task].maze_map)[1].compile()
     return margin_as_radius(model) if agent.fold_margins else model
 
 

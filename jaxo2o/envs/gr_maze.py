@@ -160,17 +160,22 @@ def success_rate(returns: jax.Array) -> jax.Array:
     return jnp.mean(jnp.asarray(returns) > 0)
 
 
-def build_model(agent: AgentSpec, maze_map) -> tuple[Maze, mujoco.MjModel]:
-    """Gymnasium-Robotics' maze builder on its agent XML; the temporary XML is removed after.
-    MJX's exact wall-pair culling is added (`envs/maze_contacts.py`)."""
+def maze_spec(agent: AgentSpec, maze_map) -> tuple[Maze, mujoco.MjSpec]:
+    """Gymnasium-Robotics' maze builder on its agent XML, read as a spec; the temporary XML is
+    removed after."""
     rows = [list(r) for r in maze_map]
     maze, xml_path = Maze.make_maze(str(agent.xml), rows, agent.scaling, agent.height)
     try:
         spec = mujoco.MjSpec.from_file(xml_path)
-        model = compile_with_culling(spec, agent.scaling, agent.contact_points)
     finally:
         os.remove(xml_path)
-    return maze, model
+    return maze, spec
+
+
+def build_model(agent: AgentSpec, maze_map) -> tuple[Maze, mujoco.MjModel]:
+    """The maze model with MJX's exact wall-pair culling added (`envs/maze_contacts.py`)."""
+    maze, spec = maze_spec(agent, maze_map)
+    return maze, compile_with_culling(spec, agent.scaling, agent.contact_points)
 
 
 def margin_as_radius(model: mujoco.MjModel) -> mujoco.MjModel:
