@@ -10,12 +10,15 @@ row starts a new episode. Rewards and terminals are relabelled afterwards as D4R
 goal| <= 0.5}` from the *following row* (across episode ends too), 0 on the last row, with one
 goal for the whole file (the env's target goal, drawn once by the env's own goal rule).
 
-The behaviour is NOT D4RL's (a trained SAC waypoint follower, noise 0.2): actions are uniform
-in [-1, 1], held for --hold steps. Starts: D4RL's reset law at the origin, or with --multistart
-a free cell drawn uniformly plus U(0, 1) per axis (maze_env.py:214-225), so that some episodes
-start near the goal and the file has rewards.
+Behaviour (--policy): `gait`, the recipe's shape with a scripted walker in place of D4RL's
+trained goal-reaching policy -- the ant follows the maze's shortest path to the file's goal with
+the trot of `envs/ant_gait.py`, plus N(0, --noise^2) action noise (D4RL's 0.2), clipped; or
+`random`, actions uniform in [-1, 1] held for --hold steps. Starts: D4RL's reset law at the
+origin (--no-multistart, the umaze recipe's fixed start), or a free cell drawn uniformly plus
+U(0, 1) per axis (maze_env.py:214-225).
 
-    python -m benchmarks.make_antmaze_data --out /tmp/antmaze-umaze-v2.hdf5 --episodes 40
+    python -m benchmarks.make_antmaze_data --out /tmp/antmaze-umaze-v2.hdf5 --episodes 40 \\
+        --policy gait --no-multistart --steps 700
 """
 
 from __future__ import annotations
@@ -24,9 +27,11 @@ import argparse
 from pathlib import Path
 
 import h5py
+import jax
 import mujoco
 import numpy as np
 
+from jaxo2o.envs.ant_gait import ant_controller
 from jaxo2o.envs.d4rl_antmaze import (
     ANTMAZE_SPECS,
     FRAME_SKIP,
@@ -34,10 +39,13 @@ from jaxo2o.envs.d4rl_antmaze import (
     QPOS_NOISE,
     QVEL_NOISE,
     SCALING,
+    D4RLAntMaze,
     build_model,
     cell_xy,
     goal_cell,
 )
+
+POLICIES = ("random", "gait")
 
 
 def sample_goal_np(maze_map, rng: np.random.Generator) -> np.ndarray:
@@ -55,11 +63,15 @@ def relabel(obs: np.ndarray, goal: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def record(task: str, episodes: int, steps: int, seed: int = 0, hold: int = 4,
-           multistart: bool = True) -> dict[str, np.ndarray]:  # fmt: skip
+           multistart: bool = True, policy: str = "random",
+           noise: float = 0.2) -> dict[str, np.ndarray]:  # fmt: skip
     """The arrays of the file (module docstring)."""
+    if policy not in POLICIES:
+        raise ValueError(f"policy: expected one of {POLICIES}, got {policy!r}")
     maze_map = ANTMAZE_SPECS[task].maze_map
     m = build_model(maze_map)
     d = mujoco.MjData(m)
+    gait = jax.jit(ant_controller(D4RLAntMaze(task)).action)
     rng = np.random.default_rng(seed)
     goal = sample_goal_np(maze_map, rng)
     free = [cell_xy(maze_map, i, j) for i, r in enumerate(maze_map) for j, c in enumerate(r)
@@ -75,7 +87,11 @@ def record(task: str, episodes: int, steps: int, seed: int = 0, hold: int = 4,
         mujoco.mj_forward(m, d)
         action = rng.uniform(-1.0, 1.0, m.nu)
         for ts in range(steps + 1):
-            if ts % hold == 0:
+            if policy == "gait":
+                q, v = d.qpos.astype(np.float32), d.qvel.astype(np.float32)
+                action = np.asarray(gait(q, v, goal.astype(np.float32), ts), np.float64)
+                action = np.clip(action + noise * rng.standard_normal(m.nu), -1.0, 1.0)
+            elif ts % hold == 0:
                 action = rng.uniform(-1.0, 1.0, m.nu)
             obs = np.concatenate([d.qpos[:15], d.qvel[:14]])
             rows["observations"].append(obs)
@@ -107,8 +123,11 @@ def main() -> None:
     ap.add_argument("--hold", type=int, default=4)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-multistart", action="store_true")
+    ap.add_argument("--policy", default="random", choices=POLICIES)
+    ap.add_argument("--noise", type=float, default=0.2, help="gait action noise std")
     args = ap.parse_args()
-    a = record(args.task, args.episodes, args.steps, args.seed, args.hold, not args.no_multistart)
+    a = record(args.task, args.episodes, args.steps, args.seed, args.hold,
+               not args.no_multistart, args.policy, args.noise)  # fmt: skip
     write(args.out, a)
     print(
         f"{args.out}: {len(a['rewards'])} rows, {int(a['timeouts'].sum())} timeouts, "

@@ -294,6 +294,30 @@ class D4RLAntMaze:
     def maze_map(self) -> tuple:
         return self._spec.maze_map
 
+    @property
+    def rows(self) -> tuple:
+        """The maze map (`GRMaze.rows`' name, for `envs/gr_waypoints.py`)."""
+        return self.maze_map
+
+    def cell_of(self, xy: jax.Array) -> jax.Array:
+        """(row, column) int32 of a point (last axis x, y): the nearest cell centre."""
+        x_r, y_r = maze_origin(self.maze_map)
+        i = jnp.floor((xy[..., 1] + y_r) / SCALING + 0.5)
+        j = jnp.floor((xy[..., 0] + x_r) / SCALING + 0.5)
+        return jnp.stack([i, j], axis=-1).astype(jnp.int32)
+
+    def cell_xy(self, rowcol: jax.Array) -> jax.Array:
+        """The centre (x, y) of cell (row, column) (`cell_xy` above, batched)."""
+        x_r, y_r = maze_origin(self.maze_map)
+        x = rowcol[..., 1] * SCALING - x_r
+        y = rowcol[..., 0] * SCALING - y_r
+        return jnp.stack([x, y], axis=-1).astype(jnp.float32)
+
+    @property
+    def torque_per_action(self) -> float:
+        """Torque of an action of 1: NormalizedBoxEnv's 30 at gear 1."""
+        return ACTION_SCALE * float(self.mj_model.actuator_gear[0, 0])
+
     @cached_property
     def mj_model(self) -> mujoco.MjModel:
         return build_model(self.maze_map, self.cone)

@@ -269,6 +269,11 @@ class GRMaze:
         return build_model(self.agent, self.rows)
 
     @property
+    def torque_per_action(self) -> float:
+        """The ant's torque for an action of 1 (ctrl = action, gear 150)."""
+        return float(self.mj_model.actuator_gear[0, 0])
+
+    @property
     def maze(self) -> Maze:
         return self._built[0]
 
