@@ -23,7 +23,7 @@ import minari
 import numpy as np
 from minari import StepDataCallback
 
-from benchmarks.collector_dataset import collector_cli
+from benchmarks.collector_dataset import collector_cli, create_dataset
 from jaxo2o.data.maze_standard import point_eval_spec
 from jaxo2o.envs.gr_maze import GRMaze
 from jaxo2o.envs.gr_waypoints import WaypointController
@@ -63,21 +63,15 @@ def collect(
         a = np.asarray(act(jnp.asarray(flat(obs), jnp.float32)), np.float64)
         a = np.clip(a + rng.normal(0.0, noise, 2), -1.0, 1.0).astype(np.float32)
         obs, *_ = env.step(a)
-    expert = lambda o: np.asarray(act(jnp.asarray(flat(o), jnp.float32)), np.float64)
-    scores = (
-        {"expert_policy": expert}
-        if refs is None
-        else {"ref_min_score": refs[0], "ref_max_score": refs[1]}
-    )
-    env.create_dataset(
+    create_dataset(
+        env,
         ds_id,
-        eval_env=point_eval_spec(env_id) if eval_env else None,
-        **scores,
+        "maze_collector_dataset.py",
         algorithm_name="waypoint PD controller + N(0, 0.5^2) action noise",
-        author="jaxo2o",
-        author_email="jaxo2o@example.org",
-        code_permalink="https://example.org/jaxo2o/benchmarks/maze_collector_dataset.py",
         description=f"{steps} steps of {env_id} with the D4RL pointmaze recipe",
+        eval_env=point_eval_spec(env_id) if eval_env else None,
+        refs=refs,
+        expert_policy=lambda o: np.asarray(act(jnp.asarray(flat(o), jnp.float32)), np.float64),
     )
     env.close()
 

@@ -15,7 +15,8 @@ The check: the recorded id must be the task's; a recorded `maze_map` must have t
 Evaluation: the dataset's `eval_env_spec` (Minari stores it with the data) names the env runs are
 scored on: its `maze_map` (fixed start and goal cells for the D4RL-style sets), its
 `continuing_task` / `reset_target` and its time limit; `eval_env_kwargs` returns them for
-`GRMaze`. Without one, the registered env.
+`GRMaze`. Without one, the registered env. `ant_umaze_collection_spec`: the env umaze-v1 was
+recorded on (one `r`, one `g`), also the eval env `benchmarks.antmaze_collector_dataset` stores.
 """
 
 from __future__ import annotations
@@ -33,6 +34,15 @@ from jaxo2o.envs.gr_maze import TASK_SPECS
 # every other empty cell is a start
 POINT_EVAL_GOALS = {"UMaze": (1, 1), "Medium": (6, 6), "Large": (7, 9)}
 COLLECTION_STEPS = 1_000_000  # max_episode_steps of the D4RL/pointmaze collection env (spec C.4)
+# the map D4RL/antmaze/umaze-v1 was recorded on (spec C.4; minari-dataset-generation-scripts,
+# scripts/D4RL/antmaze/create_antmaze_dataset.py): AntMaze_UMaze-v4's walls, one `r`, one `g`
+ANT_UMAZE_COLLECTION_MAP = (
+    (1, 1, 1, 1, 1),
+    (1, "g", 0, 0, 1),
+    (1, 1, 1, 0, 1),
+    (1, "r", 0, 0, 1),
+    (1, 1, 1, 1, 1),
+)
 
 _POINT = {"UMaze": "umaze", "Medium": "medium", "Large": "large"}
 _ANT = {
@@ -96,6 +106,18 @@ def point_eval_spec(task: str) -> gym.envs.registration.EnvSpec:
     rows[i][j] = "g"
     spec = copy.deepcopy(gym.spec(task))
     spec.kwargs = {**spec.kwargs, "maze_map": rows}
+    return spec
+
+
+def ant_umaze_collection_spec(task: str = "AntMaze_UMaze-v4") -> gym.envs.registration.EnvSpec:
+    """The env spec D4RL/antmaze/umaze-v1 was recorded on: the registered AntMaze_UMaze-v4 (its
+    700-step limit) on `ANT_UMAZE_COLLECTION_MAP`, continuing_task True, reset_target False
+    (spec C.4): it never terminates, and the return counts the steps within 0.45 of the goal."""
+    if task != "AntMaze_UMaze-v4":
+        raise ValueError(f"task: {task!r}; D4RL/antmaze/umaze-v1 was recorded on AntMaze_UMaze-v4")
+    spec = copy.deepcopy(gym.spec(task))
+    rows = [list(r) for r in ANT_UMAZE_COLLECTION_MAP]
+    spec.kwargs = {**spec.kwargs, "maze_map": rows, "continuing_task": True, "reset_target": False}
     return spec
 
 
