@@ -32,7 +32,7 @@ def minari_root(tmp_path_factory):
 def recipe(minari_root):
     """1,500 steps with the recipe's N(0, 0.2^2) noise: two full episodes and 100 steps."""
     assert maze_dataset_id(TASK, "play") == DS_ID
-    minari_ds = acd.collect(DS_ID, TASK, 1500, seed=0, refs=(0.0, 120.0))
+    minari_ds = acd.collect(DS_ID, TASK, 1500, seed=0, noise=0.2, refs=(0.0, 120.0))
     env = GRMaze(TASK)
     ds = load_dataset(DS_ID, observation_size=env.observation_size, action_size=env.action_size)
     return minari_ds, ds

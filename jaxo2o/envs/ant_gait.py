@@ -70,6 +70,8 @@ class TrotGait:
     model: mujoco.MjModel
     dt: float
     torque_per_action: float
+    kp: float = KP
+    kd: float = KD
 
     @cached_property
     def layout(self) -> dict[str, np.ndarray]:
@@ -101,7 +103,7 @@ class TrotGait:
                        -HIP_LIMIT, HIP_LIMIT)  # fmt: skip
         ankle = jnp.asarray(lay["down"]) * (ANKLE_MID - ANKLE_LIFT * jnp.sin(phase))
         target = jnp.stack([hip, ankle], axis=-1).reshape(8)
-        torque = KP * (target - qpos[lay["qpos"]]) - KD * qvel[lay["dof"]]
+        torque = self.kp * (target - qpos[lay["qpos"]]) - self.kd * qvel[lay["dof"]]
         action = jnp.zeros(self.model.nu, torque.dtype).at[lay["motor"]].set(torque)
         return jnp.clip(action / self.torque_per_action, -1.0, 1.0)
 
