@@ -16,22 +16,22 @@ period later). Each joint follows a sinusoidal target through a PD law on the jo
   walks any way without turning.
 - ankle k: `target = s_k (ANKLE_MID - ANKLE_LIFT sin(phase_k))`, with s_k the sign of the
   ankle's range (the sign that presses the foot down): the foot is up while the hip's target is
-  on one side and down while it is on the other. (With the ankles lifting in phase with the hip's
-  *velocity*, the textbook choice, the ant walked 2-4x slower and not at all along its legs'
-  diagonals: the heavy joints, armature 1, lag their targets.)
+  on one side and down while it is on the other.
 
 `phase_k = 2 pi t dt / PERIOD + (0 for legs 1, 3; pi for legs 2, 4)`, with t the env step and
 dt its duration: the gait is set in seconds, so it is the same motion on D4RL's ant (dt 0.1,
 torque 30 per unit action) and Gymnasium's (dt 0.05, torque 150 per unit action). Which joint a
 motor drives, the legs' directions and the ankles' ranges are read from the model.
 
-The constants were chosen once on MuJoCo C in free space (D4RL's ant from qpos0, scored by
-the smallest distance covered in 60 steps over eight directions 45 degrees apart), from
-HIP_AMPLITUDE {-0.8, 0.8} x the ankle's phase relative to the hip {0, 90, 180, 270 degrees} x
-PERIOD {0.6, 0.8, 1.2 s} at KP 30, KD 3, ANKLE_LIFT 0.5, ANKLE_MID 0.9 (themselves from an
-earlier grid over KP {30, 60, 100}, KD {0, 3}, PERIOD {0.6 .. 1.6 s}), then fixed. The winner
-covers 4.1-6.0 units in 60 steps (6 s) in every direction and stays upright
-(results/antmaze-d4rl/README.md, "A scripted ant").
+The constants were chosen on MuJoCo C in free space and then fixed: `benchmarks/ant_gait_grid.py`
+walks D4RL's ant from rest for 60 steps (6 s) toward eight directions 45 degrees apart and keeps
+the setting whose *worst* direction goes furthest, over hip amplitude {0.4, 0.8} x ankle phase
+{0, 90, 180, 270 degrees} x period {0.6, 0.8, 1.2 s} x KP {30, 60} (KD = KP / 10); ANKLE_LIFT
+and ANKLE_MID from an earlier, coarser search. The winner covers 4.1-6.0 units in 6 s in every
+direction, drifts at most 1.0 sideways and stays upright (`results/antmaze-d4rl/gait_grid.txt`,
+every setting tried). Lifting the ankles with the hip's *velocity* (ankle phase 90 degrees, the
+textbook choice) walks backwards along the legs' diagonals: the heavy joints (armature 1) lag
+their targets.
 
 **Steering** (`AntWaypointController`): the waypoint of `gr_waypoints.WaypointController`
 (the next cell's centre on a BFS shortest path, the goal itself from the goal's cell or its
@@ -70,6 +70,11 @@ class TrotGait:
     model: mujoco.MjModel
     dt: float
     torque_per_action: float
+    hip_amplitude: float = HIP_AMPLITUDE
+    ankle_lift: float = ANKLE_LIFT
+    ankle_mid: float = ANKLE_MID
+    ankle_phase: float = 0.0  # rad added to the ankle's phase (pi/2: lift with the hip's velocity)
+    period: float = PERIOD
     kp: float = KP
     kd: float = KD
 
@@ -98,10 +103,11 @@ class TrotGait:
         yaw = jnp.arctan2(2.0 * (w * z + x * y), 1.0 - 2.0 * (y * y + z * z))
         c, s = jnp.cos(yaw), jnp.sin(yaw)
         v = jnp.stack([c * direction[0] + s * direction[1], -s * direction[0] + c * direction[1]])
-        phase = 2.0 * jnp.pi * t * self.dt / PERIOD + jnp.array([0.0, jnp.pi, 0.0, jnp.pi])
-        hip = jnp.clip(HIP_AMPLITUDE * (jnp.asarray(lay["tangent"]) @ v) * jnp.sin(phase),
-                       -HIP_LIMIT, HIP_LIMIT)  # fmt: skip
-        ankle = jnp.asarray(lay["down"]) * (ANKLE_MID - ANKLE_LIFT * jnp.sin(phase))
+        phase = 2.0 * jnp.pi * t * self.dt / self.period + jnp.array([0.0, jnp.pi, 0.0, jnp.pi])
+        swing = self.hip_amplitude * (jnp.asarray(lay["tangent"]) @ v) * jnp.sin(phase)
+        hip = jnp.clip(swing, -HIP_LIMIT, HIP_LIMIT)
+        lift = self.ankle_lift * jnp.sin(phase + self.ankle_phase)
+        ankle = jnp.asarray(lay["down"]) * (self.ankle_mid - lift)
         target = jnp.stack([hip, ankle], axis=-1).reshape(8)
         torque = self.kp * (target - qpos[lay["qpos"]]) - self.kd * qvel[lay["dof"]]
         action = jnp.zeros(self.model.nu, torque.dtype).at[lay["motor"]].set(torque)
