@@ -62,7 +62,7 @@ def main() -> None:
     t0 = time.time()
     rows = []
     for values in itertools.product(*GRID.values()):
-        kw = dict(zip(GRID, values))
+        kw = dict(zip(GRID, values, strict=True))
         kw["kd"] = kw["kp"] / 10
         gait = TrotGait(m, dt, ACTION_SCALE, **kw)
         rows.append((score(m, gait, args.steps), kw))
