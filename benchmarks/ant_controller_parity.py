@@ -12,6 +12,7 @@ and uniformly random actions from the same starts (which should almost never suc
 from __future__ import annotations
 
 import argparse
+import functools
 import time
 
 import jax
@@ -44,17 +45,15 @@ def starts(env, n: int, seed: int):
     return np.asarray(p.qpos), np.asarray(p.qvel), np.asarray(p.goal)
 
 
-def port_hit_times(env, ctrl: AntWaypointController, s0, eps, controlled: bool) -> np.ndarray:
-    """First step (1-based) within the goal radius per episode on the port; horizon + 1 if
-    none. `eps` (N, horizon, 8): added to the controller's action (then clipped), or the action
-    itself when not `controlled`."""
+@functools.lru_cache(maxsize=4)
+def _port_episodes(env, ctrl: AntWaypointController, controlled: bool):
+    """One compiled program per (task, controller, controlled): a batch of episodes."""
     w = 1.0 if controlled else 0.0
     radius = goal_radius(env)
 
     def episode(key, qpos, qvel, goal, noise):
         state = env.reset(key)
-        phys = state.physics._replace(qpos=qpos, qvel=qvel, goal=goal)
-        state = state._replace(physics=phys)
+        state = state._replace(physics=state.physics._replace(qpos=qpos, qvel=qvel, goal=goal))
 
         def body(st, e):
             p = st.physics
@@ -65,9 +64,24 @@ def port_hit_times(env, ctrl: AntWaypointController, s0, eps, controlled: bool) 
         _, hits = jax.lax.scan(body, state, noise)
         return jnp.where(hits.any(), jnp.argmax(hits) + 1, noise.shape[0] + 1)
 
+    return jax.jit(jax.vmap(episode))
+
+
+def port_hit_times(env, ctrl: AntWaypointController, s0, eps, controlled: bool,
+                   batch: int = 25) -> np.ndarray:  # fmt: skip
+    """First step (1-based) within the goal radius per episode on the port; horizon + 1 if
+    none. `eps` (N, horizon, 8): added to the controller's action (then clipped), or the action
+    itself when not `controlled`. Episodes run `batch` at a time (N a multiple of it)."""
+    if len(eps) % batch:
+        raise ValueError(f"episodes: {len(eps)} is not a multiple of the batch {batch}")
+    f = _port_episodes(env, ctrl, controlled)
     keys = jax.random.split(jax.random.key(0), len(eps))
-    f = jax.jit(jax.vmap(episode))
-    return np.asarray(f(keys, *(jnp.asarray(x) for x in s0), jnp.asarray(eps)))
+    out = []
+    for i in range(0, len(eps), batch):
+        sl = slice(i, i + batch)
+        out.append(np.asarray(f(keys[sl], *(jnp.asarray(x[sl]) for x in s0), jnp.asarray(eps[sl]))))
+        print(f"    port: {i + batch}/{len(eps)} episodes", flush=True)
+    return np.concatenate(out)
 
 
 def c_hit_times(env, ctrl: AntWaypointController, s0, eps, controlled: bool) -> np.ndarray:
@@ -120,7 +134,8 @@ def main() -> None:
     ap.add_argument("--episodes", type=int, default=100)
     ap.add_argument("--noise", type=float, default=0.2, help="action noise std (Minari's 0.2)")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--no-random", action="store_true", help="skip the random-action episodes")
+    ap.add_argument("--random-episodes", type=int, default=50, help="0: no random actions")
+    ap.add_argument("--batch", type=int, default=25, help="port episodes per compiled call")
     args = ap.parse_args()
     for task in args.tasks:
         t0 = time.time()
@@ -132,7 +147,7 @@ def main() -> None:
         eps = rng.normal(0.0, args.noise, (n, horizon, env.action_size)).astype(np.float32)
         tc = c_hit_times(env, ctrl, s0, eps, True)
         t_c = time.time() - t0
-        tp = port_hit_times(env, ctrl, s0, eps, True)
+        tp = port_hit_times(env, ctrl, s0, eps, True, args.batch)
         t_p = time.time() - t0 - t_c
         print(
             f"{task}: controller, noise {args.noise}, {n} episodes; median steps to the goal "
@@ -144,10 +159,12 @@ def main() -> None:
         compare("controller", tp, tc, sorted({min(cut, horizon), horizon}))
         ks = stats.ks_2samp(tp, tc)
         print(f"  hit times (horizon + 1 if none): KS {ks.statistic:.3f}, p = {ks.pvalue:.3f}")
-        if not args.no_random:
-            rand = rng.uniform(-1.0, 1.0, eps.shape).astype(np.float32)
-            rp = port_hit_times(env, ctrl, s0, rand, False)
-            rc = c_hit_times(env, ctrl, s0, rand, False)
+        if args.random_episodes:
+            k = args.random_episodes
+            rand = rng.uniform(-1.0, 1.0, (k, *eps.shape[1:])).astype(np.float32)
+            sk = tuple(x[:k] for x in s0)
+            rp = port_hit_times(env, ctrl, sk, rand, False, args.batch)
+            rc = c_hit_times(env, ctrl, sk, rand, False)
             compare("random actions", rp, rc, [horizon])
         print(f"  ({time.time() - t0:.0f} s)", flush=True)
 
