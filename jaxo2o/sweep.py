@@ -52,6 +52,7 @@ import tyro
 from jaxo2o.cli import one_line_errors
 from jaxo2o.config import PROTOCOLS, ConfigError
 from jaxo2o.core import distributed
+from jaxo2o.core.checkpoint import finish_writes
 from jaxo2o.core.distributed import DistributedConfig
 from jaxo2o.core.loop import placeholder_dataset
 from jaxo2o.core.runner import devices_used, enable_compilation_cache
@@ -220,6 +221,7 @@ def main(argv: list[str] | None = None) -> int:
         for _ in run_jobs(jobs, options, say):
             pass
     except KeyboardInterrupt:
+        finish_writes()
         print(
             "\ninterrupted: the checkpoints written so far are kept; run the same command "
             "again to continue",

@@ -113,6 +113,15 @@ def _writer() -> ThreadPoolExecutor:
     return _WRITER[0]
 
 
+def finish_writes() -> None:
+    """Let the writer thread finish the checkpoint it is writing, then stop it. Called when a
+    run is interrupted (Ctrl-C) before the process exits: at interpreter shutdown orbax can no
+    longer schedule the work its save needs ("cannot schedule new futures after interpreter
+    shutdown"), and the process then hung with the write half done."""
+    while _WRITER:
+        _WRITER.pop().shutdown(wait=True)
+
+
 class Checkpointer(ChunkHook):
     """Saves the runs' carry every `every` chunks of each phase and at the end of each phase.
 
