@@ -30,8 +30,8 @@ the setting whose *worst* direction goes furthest, over hip amplitude {0.4, 0.8}
 and ANKLE_MID from an earlier, coarser search. The winner covers 4.1-6.0 units in 6 s in every
 direction, drifts at most 1.0 sideways and stays upright (`results/antmaze-d4rl/gait_grid.txt`,
 every setting tried). Lifting the ankles with the hip's *velocity* (ankle phase 90 degrees, the
-textbook choice) walks backwards along the legs' diagonals: the heavy joints (armature 1) lag
-their targets.
+textbook choice) walks backwards along the legs' diagonals (likely because the heavy joints,
+armature 1, lag their targets; not measured).
 
 **Steering** (`AntWaypointController`): the waypoint of `gr_waypoints.WaypointController`
 (the next cell's centre on a BFS shortest path, the goal itself from the goal's cell or its
