@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from benchmarks.ant_controller_parity import c_hit_times
+from benchmarks.ant_gait_grid import walk
 from benchmarks.make_antmaze_data import sample_goal_np
 from jaxo2o.envs.ant_gait import TrotGait, ant_controller
 from jaxo2o.envs.d4rl_antmaze import D4RLAntMaze, G, R, antmaze_xml
@@ -19,17 +20,6 @@ from jaxo2o.envs.gr_maze import GRMaze
 @pytest.fixture(scope="module")
 def d4rl_env():
     return D4RLAntMaze("antmaze-umaze-v2")
-
-
-def walk_free(m, policy, steps: int) -> np.ndarray:
-    """Final qpos after `steps` steps of `policy(qpos, qvel, t)` on D4RL's ant from rest."""
-    d = mujoco.MjData(m)
-    mujoco.mj_forward(m, d)
-    for t in range(steps):
-        d.ctrl[:] = 30.0 * np.asarray(policy(d.qpos, d.qvel, t))
-        for _ in range(5):
-            mujoco.mj_step(m, d)
-    return d.qpos.copy()
 
 
 def test_layout_is_read_from_the_model(d4rl_env):
@@ -48,8 +38,7 @@ def test_the_trot_walks_every_way_and_stays_upright(angle):
     m = mujoco.MjModel.from_xml_string(antmaze_xml(((R, 0), (0, G))))  # no walls
     gait = jax.jit(TrotGait(m, dt=0.1, torque_per_action=30.0))
     v = np.array([np.cos(np.radians(angle)), np.sin(np.radians(angle))], np.float32)
-    f = lambda qp, qv, t: gait(qp.astype(np.float32), qv.astype(np.float32), t, v)
-    q = walk_free(m, f, 60)
+    q = walk(m, gait, v, 60)
     assert q[:2] @ v > 3.5  # 4.1-6.0 measured (the axes faster than the diagonals)
     assert abs(q[0] * v[1] - q[1] * v[0]) < 1.5  # sideways: at most 1.0 measured
     up_z = 1 - 2 * (q[4] ** 2 + q[5] ** 2)
